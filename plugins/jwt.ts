@@ -1,0 +1,71 @@
+import fastifyJwt from '@fastify/jwt'
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import type { SigningAlgorithm } from '../src/config.js'
+import { loadKeySet, type KeySet } from '../src/keys.js'
+import type { Store } from '../src/store/index.js'
+import { claimsFrom, guardedSign, type AccessTokenResponse } from '../src/tokens.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Signs an access token for a subject and returns the body `/token` answers with. */
+    issueAccessToken: (subject: string, claims?: Record<string, unknown>) => AccessTokenResponse
+    /** The signing key and the public keys the key set publishes. */
+    signingKeys: KeySet
+  }
+}
+
+export interface JwtPluginOptions {
+  store: Store
+  algorithm: SigningAlgorithm
+  secret?: Buffer
+  issuer: string
+  audience: string
+  /** Access token lifetime in seconds. */
+  accessTokenTtl: number
+}
+
+/** Seconds of clock skew tolerated between this issuer and a verifier. */
+export const CLOCK_TOLERANCE_SECONDS = 5
+
+/**
+ * Registers @fastify/jwt with the active signing key, so `fastify.jwt.sign` issues RFC 9068 access
+ * tokens (header `typ: at+jwt` and `kid`; claims `iss`, `sub`, `aud`, `exp`, `iat`, `jti`), and
+ * `fastify.jwt.verify` accepts only those, with the algorithm pinned.
+ */
+async function jwtPlugin (fastify: FastifyInstance, options: JwtPluginOptions) {
+  const keys = await loadKeySet(options.store.signingKeys, options.algorithm, options.secret)
+  const { active } = keys
+
+  await fastify.register(fastifyJwt, {
+    secret: { private: active.signingKey, public: active.verifyingKey },
+    sign: {
+      algorithm: active.algorithm,
+      kid: active.kid,
+      header: { alg: active.algorithm, typ: 'at+jwt' },
+      iss: options.issuer,
+      aud: options.audience,
+      expiresIn: options.accessTokenTtl
+    },
+    verify: {
+      algorithms: [active.algorithm],
+      allowedIss: options.issuer,
+      allowedAud: options.audience,
+      requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti'],
+      checkTyp: 'at+jwt',
+      clockTolerance: CLOCK_TOLERANCE_SECONDS * 1000
+    }
+  })
+
+  const rawSign = fastify.jwt.sign.bind(fastify.jwt) as (payload: object, options?: object) => string
+  fastify.jwt.sign = guardedSign(rawSign) as typeof fastify.jwt.sign
+
+  fastify.decorate('signingKeys', keys)
+  fastify.decorate('issueAccessToken', (subject: string, claims: Record<string, unknown> = {}) => ({
+    access_token: rawSign(claimsFrom({ ...claims, sub: subject })),
+    token_type: 'Bearer' as const,
+    expires_in: options.accessTokenTtl
+  }))
+}
+
+export default fp(jwtPlugin, { name: 'token-issuer-jwt', fastify: '5.x' })

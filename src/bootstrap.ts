@@ -1,0 +1,43 @@
+import { randomBytes } from 'node:crypto'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { FastifyBaseLogger } from 'fastify'
+import { addUser } from './accounts.js'
+import type { UserStore } from './store/users.js'
+
+export const INITIAL_PASSWORD_FILE = 'initial-admin-password'
+
+export interface BootstrapOptions {
+  users: UserStore
+  dataDir: string
+  log: FastifyBaseLogger
+  /** The first user, from BOOTSTRAP_USERNAME / BOOTSTRAP_PASSWORD. */
+  user?: { username: string, password: string }
+}
+
+/**
+ * Gives a fresh store its first user, so a new install can issue a token at once: the configured
+ * one, or `admin` with a random password written to a file only the owner can read.
+ */
+export async function bootstrapFirstUser (options: BootstrapOptions): Promise<void> {
+  if (await options.users.count() > 0) return
+
+  if (options.user !== undefined) {
+    const user = await addUser(options.users, options.user.username, options.user.password)
+    options.log.info({ username: user.username }, 'created the bootstrap user')
+    return
+  }
+
+  const password = randomBytes(18).toString('base64url')
+  const admin = await addUser(options.users, 'admin', password).catch(() => undefined)
+  // Another replica sharing the store may have created it first.
+  if (admin === undefined) return
+
+  const file = join(options.dataDir, INITIAL_PASSWORD_FILE)
+  await mkdir(options.dataDir, { recursive: true, mode: 0o700 })
+  // Removed first so the new file is created owner-only, whatever an old one's mode was.
+  await rm(file, { force: true })
+  await writeFile(file, `${password}\n`, { mode: 0o600, flag: 'wx' })
+  options.log.warn({ username: 'admin', passwordFile: file },
+    'created user admin; its password is in the file named here (delete it once changed)')
+}
