@@ -71,10 +71,15 @@ function checkSignOptions (options: unknown): object | undefined {
 export function guardedSign (rawSign: RawSign) {
   function sign (payload: unknown, options?: unknown, callback?: SignCallback): string | undefined {
     if (typeof options === 'function') return sign(payload, undefined, options as SignCallback)
+    // Mistakes in the call itself throw at once, whichever form the call takes.
+    const signOptions = checkSignOptions(options)
+    if (callback !== undefined && typeof callback !== 'function') {
+      throw new InvalidClaimsError('sign(payload, options, callback): callback must be a function')
+    }
 
-    if (callback === undefined) return rawSign(claimsFrom(payload), checkSignOptions(options))
+    if (callback === undefined) return rawSign(claimsFrom(payload), signOptions)
     try {
-      callback(null, rawSign(claimsFrom(payload), checkSignOptions(options)))
+      callback(null, rawSign(claimsFrom(payload), signOptions))
     } catch (error) {
       callback(error as Error)
     }

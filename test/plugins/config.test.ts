@@ -1,0 +1,105 @@
+import { resolve } from 'node:path'
+import Fastify from 'fastify'
+import t from 'tap'
+import configPlugin from '../../plugins/config.js'
+
+async function settingsFrom (env: Record<string, string>) {
+  const fastify = Fastify()
+  try {
+    await fastify.register(configPlugin, { env, dotenv: false })
+    await fastify.ready()
+    return fastify.settings
+  } finally {
+    await fastify.close()
+  }
+}
+
+t.test('an empty environment gives the laptop defaults', async (t) => {
+  const settings = await settingsFrom({})
+
+  t.same(settings, {
+    host: '127.0.0.1',
+    port: 3000,
+    logLevel: 'info',
+    dataDir: resolve('data'),
+    databaseUrl: `sqlite:${resolve('data', 'token-issuer.db')}`,
+    issuer: 'http://localhost:3000',
+    audience: 'http://localhost:3000',
+    accessTokenTtl: 900,
+    algorithm: 'ES256'
+  })
+})
+
+t.test('every variable is read', async (t) => {
+  const settings = await settingsFrom({
+    HOST: '0.0.0.0',
+    PORT: '8080',
+    LOG_LEVEL: 'warn',
+    DATA_DIR: '/var/lib/tokens',
+    DATABASE_URL: 'sqlite:/tmp/other.db',
+    ISSUER: 'https://auth.example.com',
+    AUDIENCE: 'api',
+    ACCESS_TOKEN_TTL: '1d',
+    JWT_ALGORITHM: 'HS256',
+    JWT_SECRET: 'x'.repeat(32),
+    BOOTSTRAP_USERNAME: 'Root',
+    BOOTSTRAP_PASSWORD: 'a long enough password'
+  })
+
+  t.match(settings, {
+    host: '0.0.0.0',
+    port: 8080,
+    logLevel: 'warn',
+    dataDir: '/var/lib/tokens',
+    databaseUrl: 'sqlite:/tmp/other.db',
+    issuer: 'https://auth.example.com',
+    audience: 'api',
+    accessTokenTtl: 86400,
+    algorithm: 'HS256',
+    bootstrap: { username: 'root', password: 'a long enough password' }
+  })
+  t.same(settings.secret, Buffer.from('x'.repeat(32)))
+})
+
+t.test('ACCESS_TOKEN_TTL takes seconds or a unit', async (t) => {
+  const cases: Array<[string, number]> = [['900', 900], ['15m', 900], ['12h', 43200], ['1d', 86400], ['30s', 30]]
+  for (const [value, seconds] of cases) {
+    t.equal((await settingsFrom({ ACCESS_TOKEN_TTL: value })).accessTokenTtl, seconds, value)
+  }
+})
+
+t.test('a bad value stops the start with a message naming the variable', async (t) => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ PORT: 'abc' }, /^PORT must be integer/],
+    [{ PORT: '70000' }, /^PORT must be <= 65535/],
+    [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of fatal, error/],
+    [{ JWT_ALGORITHM: 'HS512' }, /^JWT_ALGORITHM must be one of ES256, EdDSA, RS256, HS256/],
+    [{ ACCESS_TOKEN_TTL: 'soon' }, /^ACCESS_TOKEN_TTL must be/],
+    [{ ACCESS_TOKEN_TTL: '0' }, /^ACCESS_TOKEN_TTL must be/],
+    [{ ACCESS_TOKEN_TTL: '1.5s' }, /^ACCESS_TOKEN_TTL must be/],
+    [{ ACCESS_TOKEN_TTL: '-5m' }, /^ACCESS_TOKEN_TTL must be/],
+    [{ ACCESS_TOKEN_TTL: '2y' }, /^ACCESS_TOKEN_TTL must be/],
+    [{ ISSUER: 'auth.example.com' }, /^ISSUER must be an absolute/],
+    [{ ISSUER: 'ftp://auth.example.com' }, /^ISSUER must be an http\(s\) URL/],
+    [{ ISSUER: 'https://auth.example.com/?tenant=1' }, /^ISSUER must be an http\(s\) URL without query/],
+    [{ JWT_ALGORITHM: 'HS256' }, /^JWT_SECRET is required/],
+    [{ JWT_ALGORITHM: 'HS256', JWT_SECRET: 'short' }, /^JWT_SECRET must be at least 32 bytes/],
+    [{ JWT_SECRET: 'x'.repeat(40) }, /^JWT_SECRET is only used with JWT_ALGORITHM=HS256/],
+    [{ BOOTSTRAP_USERNAME: 'root' }, /^BOOTSTRAP_PASSWORD is required/],
+    [{ BOOTSTRAP_PASSWORD: 'a long enough password' }, /^BOOTSTRAP_USERNAME is required/],
+    [{ BOOTSTRAP_USERNAME: 'two words', BOOTSTRAP_PASSWORD: 'a long enough password' }, /^BOOTSTRAP_USERNAME: /],
+    [{ BOOTSTRAP_USERNAME: 'root', BOOTSTRAP_PASSWORD: 'short' }, /^BOOTSTRAP_PASSWORD: .*at least 8/],
+    [{ DATA_DIR: '' }, /^DATA_DIR must NOT have fewer than 1 characters/]
+  ]
+
+  for (const [env, message] of cases) {
+    await t.rejects(settingsFrom(env), { code: 'FTI_CONFIG', message }, JSON.stringify(env))
+  }
+})
+
+t.test('a bad value is never echoed back: it may be a secret', async (t) => {
+  const error = await settingsFrom({ JWT_ALGORITHM: 'HS256', JWT_SECRET: 'hunter2-is-my-secret' })
+    .catch((error: Error) => error)
+  t.match(error, { code: 'FTI_CONFIG', message: /JWT_SECRET/ })
+  t.notMatch((error as Error).message, /hunter2/)
+})

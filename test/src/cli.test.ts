@@ -1,0 +1,109 @@
+import { Readable, Writable } from 'node:stream'
+import t from 'tap'
+import { runCli } from '../../src/cli.js'
+import { build, login } from '../helper.js'
+
+function collector () {
+  let text = ''
+  const stream = new Writable({
+    write (chunk, _encoding, done) {
+      text += chunk.toString()
+      done()
+    }
+  })
+  return { stream, text: () => text }
+}
+
+async function cli (dataDir: string, argv: string[], input = '') {
+  const stdout = collector()
+  const stderr = collector()
+  const code = await runCli(argv, {
+    stdin: Readable.from([input]),
+    stdout: stdout.stream,
+    stderr: stderr.stream,
+    env: { DATA_DIR: dataDir }
+  })
+  return { code, stdout: stdout.text(), stderr: stderr.text() }
+}
+
+t.test('users add reads the password from standard input, and the user can log in', async (t) => {
+  const dataDir = t.testdir()
+
+  const added = await cli(dataDir, ['users', 'add', 'Alice', '--json'], 'wonderland rabbit\nignored\n')
+  t.equal(added.code, 0, added.stderr)
+  t.match(JSON.parse(added.stdout), { username: 'alice', id: String })
+
+  const fastify = await build(t, { dataDir })
+  t.equal((await login(fastify, 'alice', 'wonderland rabbit')).statusCode, 200)
+})
+
+t.test('the user commands, end to end on one SQLite file', async (t) => {
+  const dataDir = t.testdir()
+  t.equal((await cli(dataDir, ['users', 'add', 'bob'], 'first password\n')).code, 0)
+
+  const listed = JSON.parse((await cli(dataDir, ['users', 'list', '--json'])).stdout)
+  t.match(listed, [{ username: 'bob', disabled: false }])
+  t.notOk('passwordHash' in listed[0], 'no hash in the listing')
+  t.match((await cli(dataDir, ['users', 'list'])).stdout, /^bob\tenabled\t/)
+
+  t.equal((await cli(dataDir, ['users', 'passwd', 'BOB'], 'second password\n')).code, 0)
+  t.equal((await cli(dataDir, ['users', 'disable', 'bob'])).code, 0)
+
+  const fastify = await build(t, { dataDir })
+  t.equal((await login(fastify, 'bob', 'second password')).statusCode, 400, 'disabled')
+  await fastify.close()
+
+  t.equal((await cli(dataDir, ['users', 'enable', 'bob'])).code, 0)
+  const again = await build(t, { dataDir })
+  t.equal((await login(again, 'bob', 'first password')).statusCode, 400, 'the old password is gone')
+  t.equal((await login(again, 'bob', 'second password')).statusCode, 200)
+  await again.close()
+
+  t.equal((await cli(dataDir, ['users', 'remove', 'bob'])).code, 0)
+  t.same(JSON.parse((await cli(dataDir, ['users', 'list', '--json'])).stdout), [])
+})
+
+t.test('keys list shows the signing keys without private parts', async (t) => {
+  const dataDir = t.testdir()
+  await (await build(t, { dataDir })).close()
+
+  const { code, stdout } = await cli(dataDir, ['keys', 'list', '--json'])
+  t.equal(code, 0)
+  const keys = JSON.parse(stdout)
+  t.match(keys, [{ kid: String, algorithm: 'ES256', createdAt: String }])
+  t.notMatch(stdout, /PRIVATE|"d"/)
+})
+
+t.test('mistakes exit non-zero with a message, and passwords are never arguments', async (t) => {
+  const dataDir = t.testdir()
+  await cli(dataDir, ['users', 'add', 'carol'], 'carol password\n')
+
+  const cases: Array<[string[], string, number, RegExp]> = [
+    [['users', 'add', 'dave', '--password', 'secret123'], '', 2, /Unknown option '--password'/],
+    [['users', 'add'], 'x\n', 2, /A username is required/],
+    [['users', 'frobnicate'], '', 2, /Unknown command/],
+    [['users', 'add', 'carol'], 'carol password\n', 1, /already exists/],
+    [['users', 'add', 'dave'], 'short\n', 1, /at least 8/],
+    [['users', 'add', 'dave'], '', 1, /No password on standard input/],
+    [['users', 'passwd', 'nobody'], 'whatever password\n', 1, /No such user: nobody/],
+    [['users', 'remove', 'nobody'], '', 1, /No such user/],
+    [['users', 'add', 'two words'], 'a good password\n', 1, /without spaces/]
+  ]
+  for (const [argv, input, code, message] of cases) {
+    const result = await cli(dataDir, argv, input)
+    t.equal(result.code, code, argv.join(' '))
+    t.match(result.stderr, message, argv.join(' '))
+  }
+})
+
+t.test('a bad setting stops the CLI too, naming the variable', async (t) => {
+  const stderr = collector()
+  const code = await runCli(['users', 'list'], {
+    stdin: Readable.from(['']),
+    stdout: collector().stream,
+    stderr: stderr.stream,
+    env: { DATABASE_URL: 'mysql://localhost/tokens' }
+  })
+  t.equal(code, 1)
+  t.match(stderr.text(), /DATABASE_URL/)
+})
