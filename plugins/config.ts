@@ -1,7 +1,9 @@
 import fastifyEnv from '@fastify/env'
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { describeEnvError, envSchema, resolveSettings, type Env, type Settings } from '../src/config.js'
+import {
+  describeEnvError, envSchema, resolveSettings, type Env, type Settings
+} from '../src/config.js'
 import { ConfigError } from '../src/errors.js'
 
 declare module 'fastify' {

@@ -57,7 +57,8 @@ async function jwtPlugin (fastify: FastifyInstance, options: JwtPluginOptions) {
     }
   })
 
-  const rawSign = fastify.jwt.sign.bind(fastify.jwt) as (payload: object, options?: object) => string
+  type RawSign = (payload: object, options?: object) => string
+  const rawSign = fastify.jwt.sign.bind(fastify.jwt) as RawSign
   fastify.jwt.sign = guardedSign(rawSign) as typeof fastify.jwt.sign
 
   fastify.decorate('signingKeys', keys)

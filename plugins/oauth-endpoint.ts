@@ -21,7 +21,8 @@ const ajv = new Ajv({ coerceTypes: false, useDefaults: false, removeAdditional: 
 export async function oauthEndpoint (scope: FastifyInstance): Promise<void> {
   scope.removeAllContentTypeParsers()
   await scope.register(formbody, { bodyLimit: OAUTH_BODY_LIMIT })
-  scope.addContentTypeParser(JSON_TYPE, { parseAs: 'string', bodyLimit: OAUTH_BODY_LIMIT }, parseJson)
+  scope.addContentTypeParser(JSON_TYPE, { parseAs: 'string', bodyLimit: OAUTH_BODY_LIMIT },
+    parseJson)
 
   scope.setValidatorCompiler(({ schema }) => ajv.compile(schema))
   scope.setErrorHandler(sendOAuthError)
@@ -35,7 +36,9 @@ export function isJsonRequest (request: FastifyRequest): boolean {
   return (request.headers['content-type'] ?? '').toLowerCase().startsWith(JSON_TYPE)
 }
 
-function parseJson (_request: FastifyRequest, body: string, done: (e: Error | null, v?: unknown) => void) {
+type ParserDone = (error: Error | null, body?: unknown) => void
+
+function parseJson (_request: FastifyRequest, body: string, done: ParserDone) {
   if (body.trim() === '') {
     done(null, {})
     return
@@ -71,7 +74,8 @@ function describe (error: FastifyError): { status: number, body: object } {
     return { status, body: oauthBody('invalid_request', 'The request body is too large') }
   }
   if (status === 415) {
-    return { status: 400, body: oauthBody('invalid_request', `The body must be ${FORM} or ${JSON_TYPE}`) }
+    const description = `The body must be ${FORM} or ${JSON_TYPE}`
+    return { status: 400, body: oauthBody('invalid_request', description) }
   }
   if (status >= 400 && status < 500) {
     // Framework messages can quote parser internals: say only what kind of mistake it was.

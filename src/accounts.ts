@@ -1,4 +1,6 @@
-import { checkNewPassword, checkNewUsername, normalisePassword, normaliseUsername } from './credentials.js'
+import {
+  checkNewPassword, checkNewUsername, normalisePassword, normaliseUsername
+} from './credentials.js'
 import { CredentialPolicyError } from './errors.js'
 import { hashPassword, type PasswordVerifier } from './passwords.js'
 import type { User } from './store/index.js'
@@ -6,7 +8,9 @@ import type { UserStore } from './store/users.js'
 
 /** Account operations shared by the CLI, the first-run bootstrap and the password grant. */
 
-export async function addUser (users: UserStore, username: string, password: string): Promise<User> {
+export async function addUser (
+  users: UserStore, username: string, password: string
+): Promise<User> {
   const name = checkNewUsername(username)
   const hash = await hashPassword(checkNewPassword(password))
 

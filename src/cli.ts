@@ -129,7 +129,9 @@ async function usersPasswd (store: Store, username: string, io: CliIo): Promise<
   return { text: `Changed the password of ${username}\n`, json: { username, changed: true } }
 }
 
-async function usersSetDisabled (store: Store, username: string, disabled: boolean): Promise<Output> {
+async function usersSetDisabled (
+  store: Store, username: string, disabled: boolean
+): Promise<Output> {
   const name = await existingUser(store, username)
   await store.users.setDisabled(name, disabled)
   return {
@@ -151,7 +153,8 @@ async function keysList (store: Store): Promise<Output> {
     createdAt: key.createdAt
   }))
   const lines = keys.map((key) => `${key.kid}\t${key.algorithm}\t${key.createdAt}`)
-  return { text: lines.length === 0 ? 'No signing keys yet\n' : `${lines.join('\n')}\n`, json: keys }
+  const text = lines.length === 0 ? 'No signing keys yet\n' : `${lines.join('\n')}\n`
+  return { text, json: keys }
 }
 
 async function existingUser (store: Store, username: string): Promise<string> {

@@ -107,7 +107,9 @@ function checkIssuer (value: string): string {
   try {
     url = new URL(value)
   } catch {
-    throw new ConfigError('ISSUER must be an absolute http(s) URL, such as https://auth.example.com')
+    throw new ConfigError(
+      'ISSUER must be an absolute http(s) URL, such as https://auth.example.com'
+    )
   }
   // RFC 8414 §2: the issuer is an https URL with no query or fragment (http allowed for a laptop).
   if (!['http:', 'https:'].includes(url.protocol) || url.search !== '' || url.hash !== '') {
@@ -150,8 +152,12 @@ export function checkSecret (name: string, secret: string | Buffer | undefined):
 function bootstrapSetting (username: string | undefined, password: string | undefined) {
   const given = (value: string | undefined) => value !== undefined && value !== ''
   if (!given(username) && !given(password)) return {}
-  if (!given(username)) throw new ConfigError('BOOTSTRAP_USERNAME is required with BOOTSTRAP_PASSWORD')
-  if (!given(password)) throw new ConfigError('BOOTSTRAP_PASSWORD is required with BOOTSTRAP_USERNAME')
+  if (!given(username)) {
+    throw new ConfigError('BOOTSTRAP_USERNAME is required with BOOTSTRAP_PASSWORD')
+  }
+  if (!given(password)) {
+    throw new ConfigError('BOOTSTRAP_PASSWORD is required with BOOTSTRAP_USERNAME')
+  }
 
   return {
     bootstrap: {

@@ -38,7 +38,8 @@ export function checkNewUsername (raw: string): string {
   const username = normaliseUsername(raw)
   if (username === undefined) {
     throw new CredentialPolicyError(
-      `A username must be 1 to ${MAX_USERNAME_LENGTH} characters without spaces or control characters`
+      `A username must be 1 to ${MAX_USERNAME_LENGTH} characters, ` +
+      'without spaces or control characters'
     )
   }
   return username
@@ -51,7 +52,9 @@ export function checkNewPassword (raw: string): string {
   }
   const password = normalisePassword(raw)
   if ([...password].length < MIN_PASSWORD_LENGTH) {
-    throw new CredentialPolicyError(`A password must be at least ${MIN_PASSWORD_LENGTH} characters long`)
+    throw new CredentialPolicyError(
+      `A password must be at least ${MIN_PASSWORD_LENGTH} characters long`
+    )
   }
   if (passwordRefused.test(password)) {
     throw new CredentialPolicyError('A password must not contain control characters')

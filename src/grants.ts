@@ -43,7 +43,9 @@ export async function passwordGrant (
   const password = required(params, 'password')
   // Refused before hashing: a megabyte password would otherwise buy a megabyte of argon2 work.
   if (passwordTooLong(password)) {
-    throw new InvalidRequestError(`The password parameter is longer than ${MAX_PASSWORD_BYTES} bytes`)
+    throw new InvalidRequestError(
+      `The password parameter is longer than ${MAX_PASSWORD_BYTES} bytes`
+    )
   }
 
   const user = await authenticateUser(context.users, context.passwords, username, password)
@@ -52,11 +54,12 @@ export async function passwordGrant (
   return context.issueAccessToken(user.id, { preferred_username: user.username })
 }
 
-export function unsupportedGrant (grantType: string): InstanceType<typeof UnsupportedGrantTypeError> {
-  return new UnsupportedGrantTypeError(`The grant type ${JSON.stringify(grantType)} is not supported`)
+export function unsupportedGrant (grantType: string): Error {
+  const name = JSON.stringify(grantType)
+  return new UnsupportedGrantTypeError(`The grant type ${name} is not supported`)
 }
 
-export function loginFailed (): InstanceType<typeof InvalidGrantError> {
+export function loginFailed (): Error {
   return new InvalidGrantError(LOGIN_FAILED)
 }
 

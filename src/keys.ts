@@ -107,7 +107,9 @@ function activeKeyFrom (key: StoredSigningKey): ActiveKey {
     kid: key.kid,
     algorithm: key.algorithm as SigningAlgorithm,
     signingKey: key.privateKeyPem,
-    verifyingKey: createPublicKey(key.privateKeyPem).export({ type: 'spki', format: 'pem' }).toString()
+    verifyingKey: createPublicKey(key.privateKeyPem)
+      .export({ type: 'spki', format: 'pem' })
+      .toString()
   }
 }
 

@@ -17,7 +17,8 @@ async function start (): Promise<void> {
   } catch (error) {
     // A configuration mistake is the operator's to fix: the message, without a stack trace.
     const { code, message } = error as { code?: string, message: string }
-    process.stderr.write(`fastify-token-issuer: ${code === 'FTI_CONFIG' ? 'configuration: ' : ''}${message}\n`)
+    const kind = code === 'FTI_CONFIG' ? 'configuration: ' : ''
+    process.stderr.write(`fastify-token-issuer: ${kind}${message}\n`)
     await fastify.close().catch(() => {})
     process.exit(1)
   }

@@ -32,7 +32,9 @@ export type SignCallback = (error: Error | null, token?: string) => void
  */
 export function claimsFrom (payload: unknown): TokenClaims {
   if (!isPlainObject(payload)) {
-    throw new InvalidClaimsError('A token payload must be a plain object of claims, such as { sub }')
+    throw new InvalidClaimsError(
+      'A token payload must be a plain object of claims, such as { sub }'
+    )
   }
   if (typeof payload.sub !== 'string' || payload.sub === '') {
     throw new InvalidClaimsError('A token payload needs a non-empty string "sub" claim')
@@ -58,7 +60,9 @@ function checkSignOptions (options: unknown): object | undefined {
   }
   for (const name of Object.keys(options)) {
     if (!SIGN_OPTIONS.has(name)) {
-      throw new InvalidClaimsError(`sign() takes only expiresIn and notBefore options, not "${name}"`)
+      throw new InvalidClaimsError(
+        `sign() takes only expiresIn and notBefore options, not "${name}"`
+      )
     }
   }
   return options

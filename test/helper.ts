@@ -63,7 +63,9 @@ export const JSON_HEADERS = { 'content-type': 'application/json' }
 export async function requestToken (
   fastify: FastifyInstance, params: Record<string, string>
 ) {
-  return await fastify.inject({ method: 'POST', url: '/token', headers: FORM, payload: form(params) })
+  return await fastify.inject({
+    method: 'POST', url: '/token', headers: FORM, payload: form(params)
+  })
 }
 
 export async function login (fastify: FastifyInstance, username = USERNAME, password = PASSWORD) {
@@ -71,8 +73,11 @@ export async function login (fastify: FastifyInstance, username = USERNAME, pass
 }
 
 /** The decoded header and payload of a JWT, without verifying it. */
-export function decodeJwt (token: string): { header: Record<string, unknown>, payload: Record<string, unknown> } {
+export function decodeJwt (
+  token: string
+): { header: Record<string, unknown>, payload: Record<string, unknown> } {
   const [header, payload] = token.split('.')
-  const decode = (part: string | undefined) => JSON.parse(Buffer.from(part ?? '', 'base64url').toString())
+  const decode = (part: string | undefined) =>
+    JSON.parse(Buffer.from(part ?? '', 'base64url').toString())
   return { header: decode(header), payload: decode(payload) }
 }

@@ -34,7 +34,9 @@ function dialectFor (databaseUrl: string) {
     return new SqliteDialect({ database: openSqlite(databaseUrl.slice('sqlite:'.length)) })
   }
   // PostgreSQL (DATABASE_URL=postgres://...) needs the pg dialect and a per-engine test run.
-  throw new ConfigError('DATABASE_URL must start with sqlite: (for example sqlite:./data/token-issuer.db)')
+  throw new ConfigError(
+    'DATABASE_URL must start with sqlite: (for example sqlite:./data/token-issuer.db)'
+  )
 }
 
 function openSqlite (path: string): SQLite.Database {

@@ -62,7 +62,9 @@ t.test('every variable is read', async (t) => {
 })
 
 t.test('ACCESS_TOKEN_TTL takes seconds or a unit', async (t) => {
-  const cases: Array<[string, number]> = [['900', 900], ['15m', 900], ['12h', 43200], ['1d', 86400], ['30s', 30]]
+  const cases: Array<[string, number]> = [
+    ['900', 900], ['15m', 900], ['12h', 43200], ['1d', 86400], ['30s', 30]
+  ]
   for (const [value, seconds] of cases) {
     t.equal((await settingsFrom({ ACCESS_TOKEN_TTL: value })).accessTokenTtl, seconds, value)
   }
@@ -81,14 +83,23 @@ t.test('a bad value stops the start with a message naming the variable', async (
     [{ ACCESS_TOKEN_TTL: '2y' }, /^ACCESS_TOKEN_TTL must be/],
     [{ ISSUER: 'auth.example.com' }, /^ISSUER must be an absolute/],
     [{ ISSUER: 'ftp://auth.example.com' }, /^ISSUER must be an http\(s\) URL/],
-    [{ ISSUER: 'https://auth.example.com/?tenant=1' }, /^ISSUER must be an http\(s\) URL without query/],
+    [
+      { ISSUER: 'https://auth.example.com/?tenant=1' },
+      /^ISSUER must be an http\(s\) URL without query/
+    ],
     [{ JWT_ALGORITHM: 'HS256' }, /^JWT_SECRET is required/],
     [{ JWT_ALGORITHM: 'HS256', JWT_SECRET: 'short' }, /^JWT_SECRET must be at least 32 bytes/],
     [{ JWT_SECRET: 'x'.repeat(40) }, /^JWT_SECRET is only used with JWT_ALGORITHM=HS256/],
     [{ BOOTSTRAP_USERNAME: 'root' }, /^BOOTSTRAP_PASSWORD is required/],
     [{ BOOTSTRAP_PASSWORD: 'a long enough password' }, /^BOOTSTRAP_USERNAME is required/],
-    [{ BOOTSTRAP_USERNAME: 'two words', BOOTSTRAP_PASSWORD: 'a long enough password' }, /^BOOTSTRAP_USERNAME: /],
-    [{ BOOTSTRAP_USERNAME: 'root', BOOTSTRAP_PASSWORD: 'short' }, /^BOOTSTRAP_PASSWORD: .*at least 8/],
+    [
+      { BOOTSTRAP_USERNAME: 'two words', BOOTSTRAP_PASSWORD: 'a long enough password' },
+      /^BOOTSTRAP_USERNAME: /
+    ],
+    [
+      { BOOTSTRAP_USERNAME: 'root', BOOTSTRAP_PASSWORD: 'short' },
+      /^BOOTSTRAP_PASSWORD: .*at least 8/
+    ],
     [{ DATA_DIR: '' }, /^DATA_DIR must NOT have fewer than 1 characters/]
   ]
 

@@ -16,7 +16,10 @@ t.test('fastify.jwt.sign refuses what is not a claims object (C15)', async (t) =
     ['no sub', [{ role: 'x' }]],
     ['an empty sub', [{ sub: '' }]],
     ['a claim the signer sets', [{ sub: 'user-1', exp: 1 }]],
-    ['c: jsonwebtoken order, secret second', [{ sub: 'user-1' }, 'some-secret', { expiresIn: '1d' }]],
+    [
+      'c: jsonwebtoken order, secret second',
+      [{ sub: 'user-1' }, 'some-secret', { expiresIn: '1d' }]
+    ],
     ['an option that would change the key', [{ sub: 'user-1' }, { key: 'other' }]],
     ['an option that drops iat', [{ sub: 'user-1' }, { noTimestamp: true }]]
   ]
@@ -48,13 +51,16 @@ t.test('the signing callback form reports refusals through the callback', async 
 
   const error = await new Promise((resolve) => sign('user-1', (err: Error | null) => resolve(err)))
   t.match(error, { code: 'FTI_INVALID_CLAIMS' })
-  const token = await new Promise((resolve) => sign({ sub: 'a' }, {}, (_: unknown, value: string) => resolve(value)))
+  const token = await new Promise((resolve) =>
+    sign({ sub: 'a' }, {}, (_: unknown, value: string) => resolve(value)))
   t.type(token, 'string')
 })
 
 t.test('claims from a parsed body cannot pollute a payload (C09d)', async (t) => {
   const fastify = await build(t)
-  const extraClaims = JSON.parse('{"__proto__":{"role":"admin"},"constructor":{"prototype":{"role":"admin"}}}')
+  const extraClaims = JSON.parse(
+    '{"__proto__":{"role":"admin"},"constructor":{"prototype":{"role":"admin"}}}'
+  )
 
   const { payload } = decodeJwt(await fastify.jwt.sign({ sub: 'user-1', ...extraClaims }))
   t.notOk('role' in payload)
@@ -68,7 +74,8 @@ t.test('issueAccessToken returns the /token body for a subject', async (t) => {
   const body = fastify.issueAccessToken('service-7', { tenant: 'acme' })
   t.match(body, { token_type: 'Bearer', expires_in: 900, access_token: String })
   t.match(decodeJwt(body.access_token).payload, { sub: 'service-7', tenant: 'acme' })
-  t.throws(() => fastify.issueAccessToken('service-7', { iss: 'https://evil.test' }), { code: 'FTI_INVALID_CLAIMS' })
+  t.throws(() => fastify.issueAccessToken('service-7', { iss: 'https://evil.test' }),
+    { code: 'FTI_INVALID_CLAIMS' })
 })
 
 t.test('fastify.jwt.verify refuses a token without typ at+jwt, or signed with none', async (t) => {
@@ -77,9 +84,11 @@ t.test('fastify.jwt.verify refuses a token without typ at+jwt, or signed with no
   const [header, payload] = token.split('.') as [string, string, string]
   const json = JSON.parse(Buffer.from(header, 'base64url').toString())
 
-  const unsigned = `${Buffer.from(JSON.stringify({ ...json, alg: 'none' })).toString('base64url')}.${payload}.`
+  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+
+  const unsigned = `${encode({ ...json, alg: 'none' })}.${payload}.`
   t.throws(() => fastify.jwt.verify(unsigned))
-  const plainJwt = `${Buffer.from(JSON.stringify({ ...json, typ: 'JWT' })).toString('base64url')}.${payload}.${token.split('.')[2]}`
+  const plainJwt = `${encode({ ...json, typ: 'JWT' })}.${payload}.${token.split('.')[2]}`
   t.throws(() => fastify.jwt.verify(plainJwt))
 })
 
@@ -93,5 +102,6 @@ t.test('weak or misplaced HS256 secrets stop the start, naming JWT_SECRET (C17)'
   }
   await t.rejects(build(t, { env: { JWT_ALGORITHM: 'HS384', JWT_SECRET: 'k'.repeat(48) } }),
     { code: 'FTI_CONFIG', message: /JWT_ALGORITHM/ }, 'only the listed algorithms, never none')
-  await t.rejects(build(t, { env: { JWT_ALGORITHM: 'none' } }), { code: 'FTI_CONFIG', message: /JWT_ALGORITHM/ })
+  await t.rejects(build(t, { env: { JWT_ALGORITHM: 'none' } }),
+    { code: 'FTI_CONFIG', message: /JWT_ALGORITHM/ })
 })

@@ -4,35 +4,45 @@ import t from 'tap'
 import { INITIAL_PASSWORD_FILE } from '../../src/bootstrap.js'
 import { build, login } from '../helper.js'
 
-t.test('a fresh store without bootstrap variables gets admin, its password in an owner-only file', async (t) => {
-  const dataDir = t.testdir()
-  const logs: Array<Record<string, unknown>> = []
-  const fastify = await build(t, { dataDir, logs, env: { BOOTSTRAP_USERNAME: '', BOOTSTRAP_PASSWORD: '' } })
+t.test(
+  'a fresh store without bootstrap variables gets admin, its password in an owner-only file',
+  async (t) => {
+    const dataDir = t.testdir()
+    const logs: Array<Record<string, unknown>> = []
+    const fastify = await build(t, {
+      dataDir, logs, env: { BOOTSTRAP_USERNAME: '', BOOTSTRAP_PASSWORD: '' }
+    })
 
-  const file = join(dataDir, INITIAL_PASSWORD_FILE)
-  t.equal(statSync(file).mode & 0o777, 0o600)
-  t.equal(statSync(join(dataDir, 'token-issuer.db')).mode & 0o777, 0o600, 'the database too')
-  const password = readFileSync(file, 'utf8').trim()
-  t.ok(password.length >= 20)
+    const file = join(dataDir, INITIAL_PASSWORD_FILE)
+    t.equal(statSync(file).mode & 0o777, 0o600)
+    t.equal(statSync(join(dataDir, 'token-issuer.db')).mode & 0o777, 0o600, 'the database too')
+    const password = readFileSync(file, 'utf8').trim()
+    t.ok(password.length >= 20)
 
-  t.equal((await login(fastify, 'admin', password)).statusCode, 200)
-  const line = logs.find((entry) => entry.passwordFile === file)
-  t.ok(line, 'the log says where the password is')
-  t.notMatch(JSON.stringify(logs), password, 'and never the password itself')
-})
+    t.equal((await login(fastify, 'admin', password)).statusCode, 200)
+    const line = logs.find((entry) => entry.passwordFile === file)
+    t.ok(line, 'the log says where the password is')
+    t.notMatch(JSON.stringify(logs), password, 'and never the password itself')
+  }
+)
 
-t.test('BOOTSTRAP_USERNAME and BOOTSTRAP_PASSWORD create that user instead, and no file', async (t) => {
-  const dataDir = t.testdir()
-  const fastify = await build(t, { dataDir })
+t.test(
+  'BOOTSTRAP_USERNAME and BOOTSTRAP_PASSWORD create that user instead, and no file',
+  async (t) => {
+    const dataDir = t.testdir()
+    const fastify = await build(t, { dataDir })
 
-  t.same((await fastify.tokenStore.users.list()).map((user) => user.username), ['user-1'])
-  t.throws(() => statSync(join(dataDir, INITIAL_PASSWORD_FILE)), { code: 'ENOENT' })
-})
+    t.same((await fastify.tokenStore.users.list()).map((user) => user.username), ['user-1'])
+    t.throws(() => statSync(join(dataDir, INITIAL_PASSWORD_FILE)), { code: 'ENOENT' })
+  }
+)
 
 t.test('a store that has users is left alone on the next start', async (t) => {
   const dataDir = t.testdir()
   await (await build(t, { dataDir })).close()
 
-  const again = await build(t, { dataDir, env: { BOOTSTRAP_USERNAME: 'other', BOOTSTRAP_PASSWORD: 'another password' } })
+  const again = await build(t, {
+    dataDir, env: { BOOTSTRAP_USERNAME: 'other', BOOTSTRAP_PASSWORD: 'another password' }
+  })
   t.same((await again.tokenStore.users.list()).map((user) => user.username), ['user-1'])
 })

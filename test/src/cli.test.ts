@@ -29,7 +29,8 @@ async function cli (dataDir: string, argv: string[], input = '') {
 t.test('users add reads the password from standard input, and the user can log in', async (t) => {
   const dataDir = t.testdir()
 
-  const added = await cli(dataDir, ['users', 'add', 'Alice', '--json'], 'wonderland rabbit\nignored\n')
+  const added = await cli(dataDir, ['users', 'add', 'Alice', '--json'],
+    'wonderland rabbit\nignored\n')
   t.equal(added.code, 0, added.stderr)
   t.match(JSON.parse(added.stdout), { username: 'alice', id: String })
 

@@ -18,10 +18,16 @@ t.test('passwords are NFC with non-ASCII spaces mapped (RFC 8265 OpaqueString)',
   t.equal(normalisePassword('Case Stays'), 'Case Stays')
 })
 
-t.test('a new password must be 8 characters to 1024 bytes, without control characters', async (t) => {
-  t.equal(checkNewPassword('😀😀😀😀😀😀😀😀'), '😀😀😀😀😀😀😀😀', 'characters, not bytes or UTF-16 units')
-  t.throws(() => checkNewPassword('short'), { code: 'FTI_CREDENTIAL_POLICY' })
-  t.throws(() => checkNewPassword('a'.repeat(1025)), { message: /1024 bytes/ })
-  t.throws(() => checkNewPassword('é'.repeat(513)), { message: /1024 bytes/ }, 'counted in UTF-8 bytes')
-  t.throws(() => checkNewPassword('long enough\u0007'), { message: /control/ })
-})
+t.test(
+  'a new password must be 8 characters to 1024 bytes, without control characters',
+  async (t) => {
+    t.equal(checkNewPassword('😀😀😀😀😀😀😀😀'),
+      '😀😀😀😀😀😀😀😀',
+      'characters, not bytes or UTF-16 units')
+    t.throws(() => checkNewPassword('short'), { code: 'FTI_CREDENTIAL_POLICY' })
+    t.throws(() => checkNewPassword('a'.repeat(1025)), { message: /1024 bytes/ })
+    t.throws(() => checkNewPassword('é'.repeat(513)), { message: /1024 bytes/ },
+      'counted in UTF-8 bytes')
+    t.throws(() => checkNewPassword('long enough\u0007'), { message: /control/ })
+  }
+)

@@ -25,7 +25,8 @@ t.test('users: unique by username, updated in place, removed', async (t) => {
 
   t.ok(await store.users.setPasswordHash('alice', 'hash-3'))
   t.ok(await store.users.setDisabled('alice', true))
-  t.match(await store.users.find('alice'), { passwordHash: 'hash-3', disabled: true, id: created?.id })
+  t.match(await store.users.find('alice'),
+    { passwordHash: 'hash-3', disabled: true, id: created?.id })
   t.notOk(await store.users.setDisabled('nobody', true))
 
   t.ok(await store.users.remove('alice'))
@@ -34,6 +35,7 @@ t.test('users: unique by username, updated in place, removed', async (t) => {
 })
 
 t.test('a URL that is not sqlite: is refused, naming DATABASE_URL', async (t) => {
-  await t.rejects(openStore('postgres://localhost/test'), { code: 'FTI_CONFIG', message: /DATABASE_URL/ })
+  await t.rejects(openStore('postgres://localhost/test'),
+    { code: 'FTI_CONFIG', message: /DATABASE_URL/ })
   await t.rejects(openStore('sqlite:'), { code: 'FTI_CONFIG', message: /DATABASE_URL/ })
 })
