@@ -2,14 +2,27 @@ import fastifyJwt from '@fastify/jwt'
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import type { SigningAlgorithm } from '../src/config.js'
-import { loadKeySet, type KeySet } from '../src/keys.js'
+import { loadKeySet, verificationKeys, type KeySet } from '../src/keys.js'
 import type { Store } from '../src/store/index.js'
 import { claimsFrom, guardedSign, type AccessTokenResponse } from '../src/tokens.js'
+import { createAccessTokenVerifier, type AccessTokenVerifier } from '../src/verify.js'
+
+export interface IssueOptions {
+  /** The `aud` of this token, instead of the configured audience. */
+  audience?: string
+}
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Signs an access token for a subject and returns the body `/token` answers with. */
-    issueAccessToken: (subject: string, claims?: Record<string, unknown>) => AccessTokenResponse
+    issueAccessToken: (
+      subject: string, claims?: Record<string, unknown>, options?: IssueOptions
+    ) => AccessTokenResponse
+    /**
+     * Verifies one of our access tokens (any published key, revocation honoured); rejects with
+     * FTI_INVALID_TOKEN. Checks `aud` only when an audience is given.
+     */
+    verifyAccessToken: AccessTokenVerifier
     /** The signing key and the public keys the key set publishes. */
     signingKeys: KeySet
   }
@@ -44,7 +57,6 @@ async function jwtPlugin (fastify: FastifyInstance, options: JwtPluginOptions) {
       kid: active.kid,
       header: { alg: active.algorithm, typ: 'at+jwt' },
       iss: options.issuer,
-      aud: options.audience,
       expiresIn: options.accessTokenTtl
     },
     verify: {
@@ -59,13 +71,22 @@ async function jwtPlugin (fastify: FastifyInstance, options: JwtPluginOptions) {
 
   type RawSign = (payload: object, options?: object) => string
   const rawSign = fastify.jwt.sign.bind(fastify.jwt) as RawSign
-  fastify.jwt.sign = guardedSign(rawSign) as typeof fastify.jwt.sign
+  fastify.jwt.sign = guardedSign(rawSign, options.audience) as typeof fastify.jwt.sign
 
   fastify.decorate('signingKeys', keys)
-  fastify.decorate('issueAccessToken', (subject: string, claims: Record<string, unknown> = {}) => ({
-    access_token: rawSign(claimsFrom({ ...claims, sub: subject })),
+  fastify.decorate('issueAccessToken', (
+    subject: string, claims: Record<string, unknown> = {}, issue: IssueOptions = {}
+  ) => ({
+    access_token: rawSign(claimsFrom({ ...claims, sub: subject },
+      issue.audience ?? options.audience)),
     token_type: 'Bearer' as const,
     expires_in: options.accessTokenTtl
+  }))
+  fastify.decorate('verifyAccessToken', createAccessTokenVerifier({
+    keys: verificationKeys(keys),
+    issuer: options.issuer,
+    clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    revoked: options.store.revokedTokens
   }))
 }
 

@@ -2,7 +2,9 @@ import formbody from '@fastify/formbody'
 import { Ajv } from 'ajv'
 import sjson from 'secure-json-parse'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { authenticateClient, clientCredentialsOf } from '../src/client-auth.js'
 import { InvalidRequestError, oauthErrorCode } from '../src/errors.js'
+import type { Client, ClientStore } from '../src/store/clients.js'
 
 /** Token endpoint bodies are a handful of short parameters. */
 export const OAUTH_BODY_LIMIT = 16 * 1024
@@ -29,6 +31,15 @@ export async function oauthEndpoint (scope: FastifyInstance): Promise<void> {
   scope.addHook('onSend', async (_request, reply) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
   })
+}
+
+/** The client a request authenticates as (RFC 6749 §2.3), or undefined when it sends none. */
+export async function requestClient (
+  request: FastifyRequest, clients: ClientStore
+): Promise<Client | undefined> {
+  const params = (request.body ?? {}) as Record<string, string | undefined>
+  const credentials = clientCredentialsOf(request.headers.authorization, params)
+  return credentials === undefined ? undefined : await authenticateClient(clients, credentials)
 }
 
 /** True when the request body came as JSON (our documented extension to RFC 6749). */
@@ -58,6 +69,10 @@ function sendOAuthError (error: FastifyError, request: FastifyRequest, reply: Fa
     request.log.error({ err: error }, 'token endpoint failed')
   }
   if (error.code === 'FTI_METHOD_NOT_ALLOWED') reply.header('allow', 'POST')
+  if (error.code === 'FTI_INVALID_CLIENT') {
+    request.log.warn({ ip: request.ip }, 'client authentication failed')
+    reply.header('www-authenticate', 'Basic realm="token", charset="UTF-8"')
+  }
   return reply.code(status).send(body)
 }
 

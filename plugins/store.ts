@@ -13,12 +13,27 @@ export interface StorePluginOptions {
   databaseUrl: string
 }
 
-/** Opens the store (running its migrations) and closes it when the instance closes. */
+/** How often expired refresh token families and deny-list entries are deleted. */
+export const PURGE_INTERVAL_MS = 60 * 60 * 1000
+
+/**
+ * Opens the store (running its migrations), purges what has expired at start and then hourly,
+ * and closes the store when the instance closes.
+ */
 async function storePlugin (fastify: FastifyInstance, options: StorePluginOptions) {
   const store = await openStore(options.databaseUrl)
+  const purge = async () => {
+    const purged = await store.purgeExpired()
+    fastify.log.debug(purged, 'purged expired refresh token families and deny-list entries')
+  }
+  const timer = setInterval(() => {
+    purge().catch((error: unknown) => { fastify.log.error({ err: error }, 'purge failed') })
+  }, PURGE_INTERVAL_MS).unref()
 
   fastify.decorate('tokenStore', store)
+  fastify.addHook('onReady', purge)
   fastify.addHook('onClose', async () => {
+    clearInterval(timer)
     await store.close()
   })
 }

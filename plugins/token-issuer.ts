@@ -2,8 +2,11 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import type { SigningAlgorithm } from '../src/config.js'
 import { PasswordVerifier } from '../src/passwords.js'
+import type { RefreshPolicy } from '../src/refresh.js'
 import healthRoutes from '../routes/health.js'
 import jwksRoutes from '../routes/jwks.js'
+import metadataRoutes from '../routes/metadata.js'
+import revocationRoutes from '../routes/revocation.js'
 import tokenRoutes from '../routes/token.js'
 import jwtPlugin from './jwt.js'
 import storePlugin from './store.js'
@@ -20,11 +23,17 @@ export interface TokenIssuerOptions {
   algorithm: SigningAlgorithm
   /** The shared key, with `algorithm: 'HS256'` only. */
   secret?: Buffer
+  /** Whether the password grant may be used without client authentication. */
+  passwordGrantWithoutClient: boolean
+  /** Whether the password grant issues refresh tokens. */
+  refreshTokens: boolean
+  /** Refresh token lifetimes and reuse grace, in seconds. */
+  refresh: RefreshPolicy
 }
 
 /**
- * The token issuer: the store, the signer and the routes `/token`, `/.well-known/jwks.json`,
- * `/health/live` and `/health/ready`.
+ * The token issuer: the store, the signer and the routes `/token`, `/revoke`, `/introspect`,
+ * `/.well-known/jwks.json`, `/.well-known/oauth-authorization-server` and `/health/*`.
  */
 async function tokenIssuer (fastify: FastifyInstance, options: TokenIssuerOptions) {
   await fastify.register(storePlugin, { databaseUrl: options.databaseUrl })
@@ -32,8 +41,16 @@ async function tokenIssuer (fastify: FastifyInstance, options: TokenIssuerOption
   await fastify.register(jwtPlugin, { ...options, store })
 
   const passwords = await PasswordVerifier.create()
-  await fastify.register(tokenRoutes, { users: store.users, passwords })
+  await fastify.register(tokenRoutes, {
+    store,
+    passwords,
+    passwordGrantWithoutClient: options.passwordGrantWithoutClient,
+    refreshTokens: options.refreshTokens,
+    refresh: options.refresh
+  })
+  await fastify.register(revocationRoutes, { store })
   await fastify.register(jwksRoutes)
+  await fastify.register(metadataRoutes, { issuer: options.issuer, store })
   await fastify.register(healthRoutes, { store })
 }
 

@@ -1,14 +1,19 @@
 import type { FastifyInstance } from 'fastify'
-import { grantTypeOf, loginFailed, passwordGrant, unsupportedGrant } from '../src/grants.js'
-import type { TokenParameters } from '../src/grants.js'
+import { grantTypeOf, runGrant, type GrantContext, type TokenParameters } from '../src/grants.js'
 import { MethodNotAllowedError } from '../src/errors.js'
 import type { PasswordVerifier } from '../src/passwords.js'
-import type { UserStore } from '../src/store/users.js'
-import { OAUTH_BODY_LIMIT, isJsonRequest, oauthEndpoint } from '../plugins/oauth-endpoint.js'
+import type { RefreshPolicy } from '../src/refresh.js'
+import type { Store } from '../src/store/index.js'
+import {
+  OAUTH_BODY_LIMIT, isJsonRequest, oauthEndpoint, requestClient
+} from '../plugins/oauth-endpoint.js'
 
 export interface TokenRouteOptions {
-  users: UserStore
+  store: Store
   passwords: PasswordVerifier
+  passwordGrantWithoutClient: boolean
+  refreshTokens: boolean
+  refresh: RefreshPolicy
 }
 
 const parameter = { type: 'string' } as const
@@ -20,7 +25,10 @@ const bodySchema = {
     grant_type: parameter,
     username: parameter,
     password: parameter,
-    scope: parameter
+    scope: parameter,
+    refresh_token: parameter,
+    client_id: parameter,
+    client_secret: parameter
   }
 } as const
 
@@ -29,14 +37,16 @@ const tokenResponse = {
   properties: {
     access_token: { type: 'string' },
     token_type: { type: 'string' },
-    expires_in: { type: 'integer' }
+    expires_in: { type: 'integer' },
+    refresh_token: { type: 'string' },
+    scope: { type: 'string' }
   }
 } as const
 
 /** `POST /token`: the token endpoint (RFC 6749 §3.2). */
 export default async function tokenRoutes (fastify: FastifyInstance, options: TokenRouteOptions) {
   await oauthEndpoint(fastify)
-  const context = { ...options, issueAccessToken: fastify.issueAccessToken }
+  const issueAccessToken = fastify.issueAccessToken
 
   fastify.post('/token', {
     bodyLimit: OAUTH_BODY_LIMIT,
@@ -44,14 +54,10 @@ export default async function tokenRoutes (fastify: FastifyInstance, options: To
   }, async (request) => {
     const params = request.body as TokenParameters
     const grantType = grantTypeOf(params, isJsonRequest(request))
-    if (grantType !== 'password') throw unsupportedGrant(grantType)
+    const client = await requestClient(request, options.store.clients)
 
-    const response = await passwordGrant(context, params)
-    if (response === undefined) {
-      request.log.warn({ username: params.username, ip: request.ip }, 'login failed')
-      throw loginFailed()
-    }
-    return response
+    const context: GrantContext = { ...options, issueAccessToken, log: request.log }
+    return await runGrant(context, grantType, { params, client })
   })
 
   // RFC 6749 §3.2: the token endpoint takes POST only; say so instead of a bare 404.

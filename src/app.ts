@@ -20,6 +20,9 @@ async function app (fastify: FastifyInstance, options: AppOptions) {
     audience: settings.audience,
     accessTokenTtl: settings.accessTokenTtl,
     algorithm: settings.algorithm,
+    passwordGrantWithoutClient: settings.passwordGrantWithoutClient,
+    refreshTokens: settings.refreshTokens,
+    refresh: settings.refresh,
     ...(settings.secret === undefined ? {} : { secret: settings.secret })
   })
   fastify.addHook('onReady', async () => {

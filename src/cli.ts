@@ -7,10 +7,10 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { read } from 'read'
 import configPlugin from '../plugins/config.js'
 import storePlugin from '../plugins/store.js'
-import { addUser, changePassword } from './accounts.js'
-import { normaliseUsername } from './credentials.js'
+import { addUser, changePassword, findUser, removeUser, setUserDisabled } from './accounts.js'
+import { addClient, rotateClientSecret } from './clients.js'
 import { migrate } from './store/database.js'
-import type { Store } from './store/index.js'
+import type { Client, Store, User } from './store/index.js'
 
 export interface CliIo {
   stdin: Readable & { isTTY?: boolean }
@@ -28,6 +28,14 @@ const USAGE = `Usage: token-issuer <command> [--json]
   users disable <username>   refuse the user's logins
   users enable <username>    allow the user's logins again
   users remove <username>    delete the user
+  clients add <client_id>    register a client and print its secret (once)
+      --grant <grant>          password, client_credentials or refresh_token (repeatable)
+      --scope <scope>          a scope the client may ask for (repeatable)
+      --audience <aud>         the aud of the client's access tokens
+      --public                 no secret: only the password and refresh_token grants
+  clients list               list clients
+  clients rotate-secret <id> replace a client's secret and print the new one (once)
+  clients remove <id>        delete a client and end its refresh tokens
   keys list                  list the signing keys (public parts only)
   migrate                    bring the database schema up to date
 
@@ -45,7 +53,14 @@ export async function runCli (argv: string[], io: CliIo): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } }
+      options: {
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+        grant: { type: 'string', multiple: true, default: [] },
+        scope: { type: 'string', multiple: true, default: [] },
+        audience: { type: 'string' },
+        public: { type: 'boolean', default: false }
+      }
     })
   } catch (error) {
     io.stderr.write(`${(error as Error).message}\n\n${USAGE}`)
@@ -61,7 +76,7 @@ export async function runCli (argv: string[], io: CliIo): Promise<number> {
     await fastify.register(configPlugin, io.env === undefined ? {} : { env: io.env, dotenv: false })
     await fastify.register(storePlugin, { databaseUrl: fastify.settings.databaseUrl })
     await fastify.ready()
-    const output = await dispatch(fastify, parsed.positionals, io)
+    const output = await dispatch(fastify, parsed.positionals, parsed.values, io)
     io.stdout.write(parsed.values.json === true ? `${JSON.stringify(output.json)}\n` : output.text)
     return 0
   } catch (error) {
@@ -78,7 +93,16 @@ interface Output {
   json: unknown
 }
 
-async function dispatch (fastify: FastifyInstance, words: string[], io: CliIo): Promise<Output> {
+interface ClientFlags {
+  grant?: string[]
+  scope?: string[]
+  audience?: string
+  public?: boolean
+}
+
+async function dispatch (
+  fastify: FastifyInstance, words: string[], flags: ClientFlags, io: CliIo
+): Promise<Output> {
   const store = fastify.tokenStore
   const [group, command, name, ...rest] = words
   if (rest.length > 0) throw new UsageError(`Unexpected argument: ${rest[0]}`)
@@ -90,14 +114,18 @@ async function dispatch (fastify: FastifyInstance, words: string[], io: CliIo): 
     case 'users disable': return await usersSetDisabled(store, argument(name), true)
     case 'users enable': return await usersSetDisabled(store, argument(name), false)
     case 'users remove': return await usersRemove(store, argument(name))
+    case 'clients add': return await clientsAdd(store, argument(name, 'client id'), flags)
+    case 'clients list': return await clientsList(store)
+    case 'clients rotate-secret': return await clientsRotate(store, argument(name, 'client id'))
+    case 'clients remove': return await clientsRemove(store, argument(name, 'client id'))
     case 'keys list': return await keysList(store)
     case 'migrate': return { text: 'The database schema is up to date\n', json: { migrated: true } }
     default: throw new UsageError(`Unknown command: ${words.join(' ')}`)
   }
 }
 
-function argument (name: string | undefined): string {
-  if (name === undefined || name === '') throw new UsageError('A username is required')
+function argument (name: string | undefined, what = 'username'): string {
+  if (name === undefined || name === '') throw new UsageError(`A ${what} is required`)
   return name
 }
 
@@ -123,27 +151,82 @@ async function usersList (store: Store): Promise<Output> {
 }
 
 async function usersPasswd (store: Store, username: string, io: CliIo): Promise<Output> {
-  await existingUser(store, username)
+  const user = await existingUser(store, username)
   const password = await readNewPassword(io)
-  await changePassword(store.users, username, password)
-  return { text: `Changed the password of ${username}\n`, json: { username, changed: true } }
+  await changePassword(store, user.username, password)
+  return {
+    text: `Changed the password of ${user.username}; its refresh tokens no longer work\n`,
+    json: { username: user.username, changed: true }
+  }
 }
 
 async function usersSetDisabled (
   store: Store, username: string, disabled: boolean
 ): Promise<Output> {
-  const name = await existingUser(store, username)
-  await store.users.setDisabled(name, disabled)
+  const user = await existingUser(store, username)
+  await setUserDisabled(store, user, disabled)
   return {
-    text: `${disabled ? 'Disabled' : 'Enabled'} user ${name}\n`,
-    json: { username: name, disabled }
+    text: `${disabled ? 'Disabled' : 'Enabled'} user ${user.username}\n`,
+    json: { username: user.username, disabled }
   }
 }
 
 async function usersRemove (store: Store, username: string): Promise<Output> {
-  const name = await existingUser(store, username)
-  await store.users.remove(name)
+  const user = await existingUser(store, username)
+  await removeUser(store, user)
+  const name = user.username
   return { text: `Removed user ${name}\n`, json: { username: name, removed: true } }
+}
+
+async function clientsAdd (store: Store, id: string, flags: ClientFlags): Promise<Output> {
+  const { client, secret } = await addClient(store.clients, {
+    id,
+    grantTypes: flags.grant ?? [],
+    scopes: flags.scope ?? [],
+    public: flags.public === true,
+    ...(flags.audience === undefined ? {} : { audience: flags.audience })
+  })
+  const summary = clientSummary(client)
+  const text = secret === undefined
+    ? `Added public client ${client.id}\n`
+    : `Added client ${client.id}\nclient_secret: ${secret}\n` +
+      'Store the secret now: it is shown only once.\n'
+  return { text, json: { ...summary, ...(secret === undefined ? {} : { client_secret: secret }) } }
+}
+
+async function clientsList (store: Store): Promise<Output> {
+  const clients = (await store.clients.list()).map(clientSummary)
+  const lines = clients.map((client) => [
+    client.client_id, client.public ? 'public' : 'confidential', client.grant_types.join(','),
+    client.scopes.join(' ') || '-', client.audience ?? '-'
+  ].join('\t'))
+  return { text: lines.length === 0 ? 'No clients\n' : `${lines.join('\n')}\n`, json: clients }
+}
+
+async function clientsRotate (store: Store, id: string): Promise<Output> {
+  const secret = await rotateClientSecret(store.clients, id)
+  return {
+    text: `New secret for ${id}\nclient_secret: ${secret}\nThe old secret no longer works.\n`,
+    json: { client_id: id, client_secret: secret }
+  }
+}
+
+async function clientsRemove (store: Store, id: string): Promise<Output> {
+  if (await store.clients.find(id) === undefined) throw new CommandError(`No such client: ${id}`)
+  await store.refreshTokens.revokeFamiliesOf({ clientId: id }, 'client removed')
+  await store.clients.remove(id)
+  return { text: `Removed client ${id}\n`, json: { client_id: id, removed: true } }
+}
+
+function clientSummary (client: Client) {
+  return {
+    client_id: client.id,
+    public: client.secretHash === null,
+    grant_types: client.grantTypes,
+    scopes: client.scopes,
+    audience: client.audience,
+    createdAt: client.createdAt
+  }
 }
 
 async function keysList (store: Store): Promise<Output> {
@@ -157,11 +240,10 @@ async function keysList (store: Store): Promise<Output> {
   return { text, json: keys }
 }
 
-async function existingUser (store: Store, username: string): Promise<string> {
-  const name = normaliseUsername(username)
-  const user = name === undefined ? undefined : await store.users.find(name)
+async function existingUser (store: Store, username: string): Promise<User> {
+  const user = await findUser(store.users, username)
   if (user === undefined) throw new CommandError(`No such user: ${username}`)
-  return user.username
+  return user
 }
 
 /** From a prompt without echo (asked twice), or the first line of standard input. */

@@ -2,6 +2,7 @@ import { resolve } from 'node:path'
 import { parse as parseDuration } from '@lukeed/ms'
 import { ConfigError } from './errors.js'
 import { checkNewPassword, checkNewUsername } from './credentials.js'
+import type { RefreshPolicy } from './refresh.js'
 
 export const SIGNING_ALGORITHMS = ['ES256', 'EdDSA', 'RS256', 'HS256'] as const
 export type SigningAlgorithm = typeof SIGNING_ALGORITHMS[number]
@@ -26,7 +27,12 @@ export const envSchema = {
     JWT_ALGORITHM: { type: 'string', enum: [...SIGNING_ALGORITHMS], default: 'ES256' },
     JWT_SECRET: { type: 'string' },
     BOOTSTRAP_USERNAME: { type: 'string' },
-    BOOTSTRAP_PASSWORD: { type: 'string' }
+    BOOTSTRAP_PASSWORD: { type: 'string' },
+    PASSWORD_GRANT_WITHOUT_CLIENT: { type: 'boolean', default: true },
+    REFRESH_TOKENS: { type: 'boolean', default: true },
+    REFRESH_TOKEN_TTL: { type: 'string', minLength: 1, default: '14d' },
+    REFRESH_FAMILY_TTL: { type: 'string', minLength: 1, default: '90d' },
+    REFRESH_GRACE_PERIOD: { type: 'string', minLength: 1, default: '5s' }
   }
 } as const
 
@@ -44,6 +50,11 @@ export interface Env {
   JWT_SECRET?: string
   BOOTSTRAP_USERNAME?: string
   BOOTSTRAP_PASSWORD?: string
+  PASSWORD_GRANT_WITHOUT_CLIENT: boolean
+  REFRESH_TOKENS: boolean
+  REFRESH_TOKEN_TTL: string
+  REFRESH_FAMILY_TTL: string
+  REFRESH_GRACE_PERIOD: string
 }
 
 /** Everything the service runs on, checked and resolved. */
@@ -61,10 +72,16 @@ export interface Settings {
   /** The HS256 key; only with `algorithm: 'HS256'`. */
   secret?: Buffer
   bootstrap?: { username: string, password: string }
+  /** Whether the password grant may be used without client authentication. */
+  passwordGrantWithoutClient: boolean
+  /** Whether the password grant issues refresh tokens. */
+  refreshTokens: boolean
+  refresh: RefreshPolicy
 }
 
 const MIN_TTL_SECONDS = 1
 const MAX_TTL_SECONDS = 366 * 24 * 3600
+const MAX_FAMILY_SECONDS = 3 * MAX_TTL_SECONDS
 /** RFC 7518 §3.2: an HMAC key at least as long as the hash output. */
 export const MIN_HS256_SECRET_BYTES = 32
 
@@ -85,21 +102,37 @@ export function resolveSettings (env: Env): Settings {
     accessTokenTtl: parseTtl('ACCESS_TOKEN_TTL', env.ACCESS_TOKEN_TTL),
     algorithm: env.JWT_ALGORITHM,
     ...secretSetting(env.JWT_ALGORITHM, env.JWT_SECRET),
-    ...bootstrapSetting(env.BOOTSTRAP_USERNAME, env.BOOTSTRAP_PASSWORD)
+    ...bootstrapSetting(env.BOOTSTRAP_USERNAME, env.BOOTSTRAP_PASSWORD),
+    passwordGrantWithoutClient: env.PASSWORD_GRANT_WITHOUT_CLIENT,
+    refreshTokens: env.REFRESH_TOKENS,
+    refresh: {
+      ttl: parseTtl('REFRESH_TOKEN_TTL', env.REFRESH_TOKEN_TTL),
+      familyTtl: parseTtl('REFRESH_FAMILY_TTL', env.REFRESH_FAMILY_TTL,
+        { max: MAX_FAMILY_SECONDS }),
+      gracePeriod: parseTtl('REFRESH_GRACE_PERIOD', env.REFRESH_GRACE_PERIOD, { min: 0, max: 300 })
+    }
   }
 }
 
-/** A lifetime as seconds: `900`, `15m`, `12h`, `1d`. */
-export function parseTtl (name: string, value: string): number {
+/** A duration as seconds: `900`, `15m`, `12h`, `1d`. */
+export function parseTtl (
+  name: string, value: string, { min = MIN_TTL_SECONDS, max = MAX_TTL_SECONDS } = {}
+): number {
   const milliseconds = /^\d+$/.test(value) ? Number(value) * 1000 : parseDuration(value)
   const seconds = milliseconds === undefined ? NaN : milliseconds / 1000
+  // @lukeed/ms reads "0" and "0s" as no value at all.
+  const zero = /^0+[a-z ]*$/i.test(value)
 
-  if (!Number.isInteger(seconds) || seconds < MIN_TTL_SECONDS || seconds > MAX_TTL_SECONDS) {
-    throw new ConfigError(
-      `${name} must be a whole number of seconds between 1s and 366d, such as 900, 15m or 1d`
-    )
+  if (zero && min === 0) return 0
+  if (!Number.isInteger(seconds) || seconds < min || seconds > max) {
+    throw new ConfigError(`${name} must be a whole number of seconds between ${human(min)} and ` +
+      `${human(max)}, such as 900, 15m or 1d`)
   }
   return seconds
+}
+
+function human (seconds: number): string {
+  return seconds >= 86400 && seconds % 86400 === 0 ? `${seconds / 86400}d` : `${seconds}s`
 }
 
 function checkIssuer (value: string): string {

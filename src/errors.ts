@@ -10,6 +10,13 @@ export const InvalidRequestError = createError('FTI_INVALID_REQUEST', '%s', 400)
 export const InvalidGrantError = createError('FTI_INVALID_GRANT', '%s', 400)
 export const UnsupportedGrantTypeError = createError('FTI_UNSUPPORTED_GRANT_TYPE', '%s', 400)
 export const MethodNotAllowedError = createError('FTI_METHOD_NOT_ALLOWED', '%s', 405)
+/** Always answered with a Basic challenge (RFC 6749 §5.2 allows 401 for every method). */
+export const InvalidClientError = createError('FTI_INVALID_CLIENT', '%s', 401)
+export const UnauthorizedClientError = createError('FTI_UNAUTHORIZED_CLIENT', '%s', 400)
+export const InvalidScopeError = createError('FTI_INVALID_SCOPE', '%s', 400)
+
+/** An access token that does not verify, has expired, or was revoked. */
+export const InvalidTokenError = createError('FTI_INVALID_TOKEN', '%s', 401)
 
 /** A bad setting: the message names the variable (or option) and what is wrong with it. */
 export const ConfigError = createError('FTI_CONFIG', '%s', 500)
@@ -24,6 +31,9 @@ const oauthCodes: Readonly<Record<string, string>> = Object.freeze({
   FTI_INVALID_REQUEST: 'invalid_request',
   FTI_INVALID_GRANT: 'invalid_grant',
   FTI_UNSUPPORTED_GRANT_TYPE: 'unsupported_grant_type',
+  FTI_INVALID_CLIENT: 'invalid_client',
+  FTI_UNAUTHORIZED_CLIENT: 'unauthorized_client',
+  FTI_INVALID_SCOPE: 'invalid_scope',
   FTI_METHOD_NOT_ALLOWED: 'invalid_request'
 })
 

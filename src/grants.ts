@@ -1,44 +1,91 @@
+import type { FastifyBaseLogger } from 'fastify'
 import { authenticateUser } from './accounts.js'
-import { passwordTooLong, MAX_PASSWORD_BYTES } from './credentials.js'
-import { InvalidGrantError, InvalidRequestError, UnsupportedGrantTypeError } from './errors.js'
+import { parseScope } from './clients.js'
+import { MAX_PASSWORD_BYTES, passwordTooLong } from './credentials.js'
+import {
+  InvalidClientError, InvalidGrantError, InvalidRequestError, InvalidScopeError,
+  UnauthorizedClientError, UnsupportedGrantTypeError
+} from './errors.js'
 import type { PasswordVerifier } from './passwords.js'
-import type { UserStore } from './store/users.js'
+import { rotate, startFamily, type RefreshPolicy } from './refresh.js'
+import type { Client, Store } from './store/index.js'
+import type { RefreshFamily } from './store/refresh-tokens.js'
 import type { AccessTokenResponse } from './tokens.js'
 
 /** Token request parameters after the body schema: each one a single string, or absent. */
 export type TokenParameters = Record<string, string | undefined>
 
-export interface PasswordGrantContext {
-  users: UserStore
+/** The body of a successful token response (RFC 6749 §5.1). */
+export interface TokenResponse extends AccessTokenResponse {
+  refresh_token?: string
+  scope?: string
+}
+
+export interface GrantContext {
+  store: Store
   passwords: PasswordVerifier
-  issueAccessToken: (subject: string, claims?: Record<string, unknown>) => AccessTokenResponse
+  issueAccessToken: (
+    subject: string, claims: Record<string, unknown>, options: { audience?: string }
+  ) => AccessTokenResponse
+  passwordGrantWithoutClient: boolean
+  refreshTokens: boolean
+  refresh: RefreshPolicy
+  log: FastifyBaseLogger
+}
+
+/** What a grant gets: the parameters and the authenticated client, if the request had one. */
+export interface GrantRequest {
+  params: TokenParameters
+  client: Client | undefined
 }
 
 /** One answer for every failed login: it must not tell which part was wrong (RFC 6749 §5.2). */
 export const LOGIN_FAILED = 'The username or password is incorrect'
 
+export const SUPPORTED_GRANTS = ['password', 'client_credentials', 'refresh_token'] as const
+
 /**
- * The grant a request asks for. RFC 6749 §3.2 counts a parameter sent without a value as
+ * The grant a request asks for, checked before anything else so that a malformed request is never
+ * answered as a client failure (C02). RFC 6749 §3.2 counts a parameter sent without a value as
  * omitted. In a JSON body (our extension), `username` with `password` and no `grant_type` means
  * the password grant.
  */
 export function grantTypeOf (params: TokenParameters, isJson: boolean): string {
   const grantType = present(params.grant_type)
-  if (grantType !== undefined) return grantType
-
-  if (isJson && present(params.username) !== undefined && present(params.password) !== undefined) {
-    return 'password'
+  if (grantType === undefined) {
+    const credentials = present(params.username) !== undefined &&
+      present(params.password) !== undefined
+    if (isJson && credentials) return 'password'
+    throw new InvalidRequestError('Missing required parameter: grant_type')
   }
-  throw new InvalidRequestError('Missing required parameter: grant_type')
+  if (!(SUPPORTED_GRANTS as readonly string[]).includes(grantType)) {
+    const name = JSON.stringify(grantType)
+    throw new UnsupportedGrantTypeError(`The grant type ${name} is not supported`)
+  }
+  return grantType
 }
 
-/**
- * RFC 6749 §4.3: the resource owner's username and password are the grant. Resolves undefined
- * when they do not name an enabled account.
- */
-export async function passwordGrant (
-  context: PasswordGrantContext, params: TokenParameters
-): Promise<AccessTokenResponse | undefined> {
+/** The grant's handler, once the client (if any) is known. */
+export async function runGrant (
+  context: GrantContext, grantType: string, request: GrantRequest
+): Promise<TokenResponse> {
+  const { client } = request
+  if (client !== undefined && !client.grantTypes.includes(grantType)) {
+    throw new UnauthorizedClientError(`The client may not use the ${grantType} grant`)
+  }
+
+  switch (grantType) {
+    case 'password': return await passwordGrant(context, request)
+    case 'client_credentials': return clientCredentialsGrant(context, request)
+    default: return await refreshTokenGrant(context, request)
+  }
+}
+
+/** RFC 6749 §4.3: the resource owner's username and password are the grant. */
+async function passwordGrant (context: GrantContext, { params, client }: GrantRequest) {
+  if (client === undefined && !context.passwordGrantWithoutClient) {
+    throw new InvalidClientError('The password grant needs client authentication')
+  }
   const username = required(params, 'username')
   const password = required(params, 'password')
   // Refused before hashing: a megabyte password would otherwise buy a megabyte of argon2 work.
@@ -47,20 +94,100 @@ export async function passwordGrant (
       `The password parameter is longer than ${MAX_PASSWORD_BYTES} bytes`
     )
   }
+  const scope = grantedScope(client, parseScope(params.scope))
 
-  const user = await authenticateUser(context.users, context.passwords, username, password)
-  if (user === undefined) return undefined
+  const user = await authenticateUser(context.store.users, context.passwords, username, password)
+  if (user === undefined) {
+    context.log.warn({ username, clientId: client?.id }, 'login failed')
+    throw new InvalidGrantError(LOGIN_FAILED)
+  }
 
-  return context.issueAccessToken(user.id, { preferred_username: user.username })
+  const claims = { preferred_username: user.username }
+  const response = respond(context, user.id, claims, client, scope)
+  const refreshable = client === undefined || client.grantTypes.includes('refresh_token')
+  if (!context.refreshTokens || !refreshable) return response
+
+  const refreshToken = await startFamily(context.store.refreshTokens, context.refresh, {
+    subject: user.id,
+    userId: user.id,
+    clientId: client?.id ?? null,
+    scope: scope?.join(' ') ?? null,
+    claims
+  })
+  return { ...response, refresh_token: refreshToken }
 }
 
-export function unsupportedGrant (grantType: string): Error {
-  const name = JSON.stringify(grantType)
-  return new UnsupportedGrantTypeError(`The grant type ${name} is not supported`)
+/** RFC 6749 §4.4: a confidential client asks for a token for itself; no refresh token. */
+function clientCredentialsGrant (context: GrantContext, { params, client }: GrantRequest) {
+  if (client === undefined) {
+    throw new InvalidClientError('The client_credentials grant needs client authentication')
+  }
+  if (client.secretHash === null) {
+    throw new UnauthorizedClientError('A public client cannot use the client_credentials grant')
+  }
+
+  const scope = grantedScope(client, parseScope(params.scope))
+  return respond(context, client.id, {}, client, scope)
 }
 
-export function loginFailed (): Error {
-  return new InvalidGrantError(LOGIN_FAILED)
+/** RFC 6749 §6, with rotation and reuse detection (RFC 9700 §4.14.2). */
+async function refreshTokenGrant (context: GrantContext, { params, client }: GrantRequest) {
+  const token = required(params, 'refresh_token')
+  const requested = parseScope(params.scope)
+
+  const rotation = await rotate(context.store.refreshTokens, context.refresh,
+    { token, clientId: client?.id ?? null },
+    async (family) => await subjectActive(context.store, family),
+    context.log)
+
+  const { family } = rotation
+  const scope = narrowedScope(family, requested)
+  const claims = JSON.parse(family.claims) as Record<string, unknown>
+  return {
+    ...respond(context, family.subject, claims, client, scope),
+    refresh_token: rotation.token
+  }
+}
+
+function respond (
+  context: GrantContext, subject: string, claims: Record<string, unknown>,
+  client: Client | undefined, scope: string[] | undefined
+): TokenResponse {
+  const scopeText = scope === undefined || scope.length === 0 ? undefined : scope.join(' ')
+  const access = context.issueAccessToken(subject, {
+    ...claims,
+    ...(client === undefined ? {} : { client_id: client.id }),
+    ...(scopeText === undefined ? {} : { scope: scopeText })
+  }, client?.audience == null ? {} : { audience: client.audience })
+  return scopeText === undefined ? access : { ...access, scope: scopeText }
+}
+
+/** RFC 6749 §3.3: what a client asks for must be among its scopes; by default it gets them all. */
+function grantedScope (client: Client | undefined, requested: string[] | undefined) {
+  if (client === undefined) {
+    if (requested !== undefined) throw new InvalidScopeError('Scopes need a registered client')
+    return undefined
+  }
+  if (requested === undefined) return client.scopes
+  const unknown = requested.filter((scope) => !client.scopes.includes(scope))
+  if (unknown.length > 0) throw new InvalidScopeError(`Scope not allowed: ${unknown.join(' ')}`)
+  return requested
+}
+
+/** RFC 6749 §6: a refresh may narrow the scope of the login, never widen it. */
+function narrowedScope (family: RefreshFamily, requested: string[] | undefined) {
+  const granted = family.scope === null ? [] : family.scope.split(' ')
+  if (requested === undefined) return granted
+  const extra = requested.filter((scope) => !granted.includes(scope))
+  if (extra.length > 0) throw new InvalidScopeError(`Scope not granted: ${extra.join(' ')}`)
+  return requested
+}
+
+/** A family of a stored user lives only while the user exists and is enabled. */
+async function subjectActive (store: Store, family: RefreshFamily): Promise<boolean> {
+  if (family.user_id === null) return true
+  const user = await store.users.findById(family.user_id)
+  return user !== undefined && !user.disabled
 }
 
 function required (params: TokenParameters, name: string): string {
@@ -69,6 +196,6 @@ function required (params: TokenParameters, name: string): string {
   return value
 }
 
-function present (value: string | undefined): string | undefined {
+export function present (value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value
 }

@@ -119,3 +119,21 @@ function hmacKey (secret: Buffer): ActiveKey {
     .digest('base64url').slice(0, 22)
   return { kid, algorithm: 'HS256', signingKey: secret, verifyingKey: secret }
 }
+
+/** What verifies a token signed with one of our keys: the key and its one algorithm. */
+export interface VerificationKey {
+  algorithm: SigningAlgorithm
+  key: string | Buffer
+}
+
+/** Every key a token of ours may carry in `kid`, by kid: the published ones, or the secret. */
+export function verificationKeys (keys: KeySet): Map<string, VerificationKey> {
+  if (keys.active.algorithm === 'HS256') {
+    return new Map([[keys.active.kid, { algorithm: 'HS256', key: keys.active.verifyingKey }]])
+  }
+  return new Map(keys.published.map((jwk) => [jwk.kid, {
+    algorithm: jwk.alg as SigningAlgorithm,
+    key: createPublicKey({ key: { ...jwk }, format: 'jwk' }).export({ type: 'spki', format: 'pem' })
+      .toString()
+  }]))
+}

@@ -30,7 +30,7 @@ export type SignCallback = (error: Error | null, token?: string) => void
  * the signer's claims, and a fresh `jti` unless one was given. A string, a Buffer, an array or a
  * class instance carries no claims at all, so it is refused here instead of being signed.
  */
-export function claimsFrom (payload: unknown): TokenClaims {
+export function claimsFrom (payload: unknown, audience: string): TokenClaims {
   if (!isPlainObject(payload)) {
     throw new InvalidClaimsError(
       'A token payload must be a plain object of claims, such as { sub }'
@@ -47,6 +47,7 @@ export function claimsFrom (payload: unknown): TokenClaims {
     }
     if (!UNSAFE_KEYS.has(name) && value !== undefined) claims[name] = value
   }
+  claims.aud = audience
   return claims
 }
 
@@ -72,7 +73,7 @@ function checkSignOptions (options: unknown): object | undefined {
  * Wraps @fastify/jwt's sign so that every token it returns is an RFC 9068 access token:
  * an object payload with `sub` and `jti`, and `iss`, `aud`, `iat`, `exp` from the signer.
  */
-export function guardedSign (rawSign: RawSign) {
+export function guardedSign (rawSign: RawSign, audience: string) {
   function sign (payload: unknown, options?: unknown, callback?: SignCallback): string | undefined {
     if (typeof options === 'function') return sign(payload, undefined, options as SignCallback)
     // Mistakes in the call itself throw at once, whichever form the call takes.
@@ -81,9 +82,9 @@ export function guardedSign (rawSign: RawSign) {
       throw new InvalidClaimsError('sign(payload, options, callback): callback must be a function')
     }
 
-    if (callback === undefined) return rawSign(claimsFrom(payload), signOptions)
+    if (callback === undefined) return rawSign(claimsFrom(payload, audience), signOptions)
     try {
-      callback(null, rawSign(claimsFrom(payload), signOptions))
+      callback(null, rawSign(claimsFrom(payload, audience), signOptions))
     } catch (error) {
       callback(error as Error)
     }

@@ -2,6 +2,7 @@ import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import app from '../src/app.js'
+import { addClient, type ClientRegistration } from '../src/clients.js'
 import { loggerOptions } from '../src/logger.js'
 
 export const USERNAME = 'user-1'
@@ -80,4 +81,29 @@ export function decodeJwt (
   const decode = (part: string | undefined) =>
     JSON.parse(Buffer.from(part ?? '', 'base64url').toString())
   return { header: decode(header), payload: decode(payload) }
+}
+
+/** A Basic header as RFC 6749 §2.3.1 builds it: each part form-encoded, then base64. */
+export function basic (clientId: string, secret: string): string {
+  const encode = (value: string) => new URLSearchParams({ v: value }).toString().slice(2)
+  return `Basic ${Buffer.from(`${encode(clientId)}:${encode(secret)}`).toString('base64')}`
+}
+
+/** Registers a client in the app's store and resolves its secret (undefined when public). */
+export async function registerClient (
+  fastify: FastifyInstance, registration: ClientRegistration
+): Promise<string | undefined> {
+  return (await addClient(fastify.tokenStore.clients, registration)).secret
+}
+
+/** POST to an OAuth endpoint with form parameters and optional Basic client credentials. */
+export async function post (
+  fastify: FastifyInstance, url: string, params: Record<string, string>, authorization?: string
+) {
+  return await fastify.inject({
+    method: 'POST',
+    url,
+    headers: { ...FORM, ...(authorization === undefined ? {} : { authorization }) },
+    payload: form(params)
+  })
 }

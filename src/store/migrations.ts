@@ -33,6 +33,61 @@ const migrations: Record<string, Migration> = {
       await sql`drop table signing_keys`.execute(db)
       await sql`drop table users`.execute(db)
     }
+  },
+  '0002_clients_refresh_tokens_revocations': {
+    async up (db: Kysely<any>) {
+      await db.schema.createTable('clients')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('secret_hash', 'text')
+        .addColumn('grant_types', 'text', (column) => column.notNull())
+        .addColumn('scopes', 'text', (column) => column.notNull())
+        .addColumn('audience', 'text')
+        .addColumn('created_at', 'text', (column) => column.notNull())
+        .addColumn('updated_at', 'text', (column) => column.notNull())
+        .execute()
+
+      await db.schema.createTable('refresh_families')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('subject', 'text', (column) => column.notNull())
+        .addColumn('user_id', 'text')
+        .addColumn('client_id', 'text')
+        .addColumn('scope', 'text')
+        .addColumn('claims', 'text', (column) => column.notNull())
+        .addColumn('created_at', 'text', (column) => column.notNull())
+        .addColumn('expires_at', 'text', (column) => column.notNull())
+        .addColumn('revoked_at', 'text')
+        .addColumn('revoked_reason', 'text')
+        .execute()
+      await db.schema.createIndex('refresh_families_user').on('refresh_families')
+        .column('user_id').execute()
+      await db.schema.createIndex('refresh_families_client').on('refresh_families')
+        .column('client_id').execute()
+
+      await db.schema.createTable('refresh_tokens')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('family_id', 'text', (column) =>
+          column.notNull().references('refresh_families.id').onDelete('cascade'))
+        .addColumn('token_hash', 'text', (column) => column.notNull().unique())
+        .addColumn('parent_id', 'text')
+        .addColumn('created_at', 'text', (column) => column.notNull())
+        .addColumn('expires_at', 'text', (column) => column.notNull())
+        .addColumn('consumed_at', 'text')
+        .addColumn('successor_id', 'text')
+        .addColumn('successor_sealed', 'text')
+        .execute()
+      await db.schema.createIndex('refresh_tokens_family').on('refresh_tokens')
+        .column('family_id').execute()
+
+      await db.schema.createTable('revoked_tokens')
+        .addColumn('jti', 'text', (column) => column.primaryKey())
+        .addColumn('expires_at', 'text', (column) => column.notNull())
+        .execute()
+    },
+    async down (db: Kysely<any>) {
+      for (const table of ['revoked_tokens', 'refresh_tokens', 'refresh_families', 'clients']) {
+        await db.schema.dropTable(table).execute()
+      }
+    }
   }
 }
 

@@ -27,6 +27,12 @@ export class UserStore {
     return row === undefined ? undefined : toUser(row)
   }
 
+  async findById (id: string): Promise<User | undefined> {
+    const row = await this.#db.selectFrom('users').selectAll().where('id', '=', id)
+      .executeTakeFirst()
+    return row === undefined ? undefined : toUser(row)
+  }
+
   async list (): Promise<User[]> {
     const rows = await this.#db.selectFrom('users').selectAll().orderBy('username').execute()
     return rows.map(toUser)

@@ -26,7 +26,10 @@ t.test('an empty environment gives the laptop defaults', async (t) => {
     issuer: 'http://localhost:3000',
     audience: 'http://localhost:3000',
     accessTokenTtl: 900,
-    algorithm: 'ES256'
+    algorithm: 'ES256',
+    passwordGrantWithoutClient: true,
+    refreshTokens: true,
+    refresh: { ttl: 14 * 86400, familyTtl: 90 * 86400, gracePeriod: 5 }
   })
 })
 
@@ -43,7 +46,12 @@ t.test('every variable is read', async (t) => {
     JWT_ALGORITHM: 'HS256',
     JWT_SECRET: 'x'.repeat(32),
     BOOTSTRAP_USERNAME: 'Root',
-    BOOTSTRAP_PASSWORD: 'a long enough password'
+    BOOTSTRAP_PASSWORD: 'a long enough password',
+    PASSWORD_GRANT_WITHOUT_CLIENT: 'false',
+    REFRESH_TOKENS: 'false',
+    REFRESH_TOKEN_TTL: '1h',
+    REFRESH_FAMILY_TTL: '2d',
+    REFRESH_GRACE_PERIOD: '0'
   })
 
   t.match(settings, {
@@ -56,7 +64,10 @@ t.test('every variable is read', async (t) => {
     audience: 'api',
     accessTokenTtl: 86400,
     algorithm: 'HS256',
-    bootstrap: { username: 'root', password: 'a long enough password' }
+    bootstrap: { username: 'root', password: 'a long enough password' },
+    passwordGrantWithoutClient: false,
+    refreshTokens: false,
+    refresh: { ttl: 3600, familyTtl: 172800, gracePeriod: 0 }
   })
   t.same(settings.secret, Buffer.from('x'.repeat(32)))
 })
@@ -100,7 +111,12 @@ t.test('a bad value stops the start with a message naming the variable', async (
       { BOOTSTRAP_USERNAME: 'root', BOOTSTRAP_PASSWORD: 'short' },
       /^BOOTSTRAP_PASSWORD: .*at least 8/
     ],
-    [{ DATA_DIR: '' }, /^DATA_DIR must NOT have fewer than 1 characters/]
+    [{ DATA_DIR: '' }, /^DATA_DIR must NOT have fewer than 1 characters/],
+    [{ PASSWORD_GRANT_WITHOUT_CLIENT: 'maybe' }, /^PASSWORD_GRANT_WITHOUT_CLIENT must be boolean/],
+    [{ REFRESH_TOKENS: 'yes please' }, /^REFRESH_TOKENS must be boolean/],
+    [{ REFRESH_TOKEN_TTL: '0' }, /^REFRESH_TOKEN_TTL must be .* between 1s and 366d/],
+    [{ REFRESH_FAMILY_TTL: 'forever' }, /^REFRESH_FAMILY_TTL must be/],
+    [{ REFRESH_GRACE_PERIOD: '10m' }, /^REFRESH_GRACE_PERIOD must be .* between 0s and 300s/]
   ]
 
   for (const [env, message] of cases) {

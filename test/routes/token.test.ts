@@ -16,7 +16,7 @@ t.test('the password grant', async (t) => {
 
     t.equal(response.statusCode, 200)
     const body = response.json()
-    t.same(Object.keys(body).sort(), ['access_token', 'expires_in', 'token_type'])
+    t.same(Object.keys(body).sort(), ['access_token', 'expires_in', 'refresh_token', 'token_type'])
     t.equal(body.token_type, 'Bearer')
     t.equal(body.expires_in, 900)
     t.equal(decodeJwt(body.access_token).header.typ, 'at+jwt')

@@ -1,7 +1,7 @@
 import { Readable, Writable } from 'node:stream'
 import t from 'tap'
 import { runCli } from '../../src/cli.js'
-import { build, login } from '../helper.js'
+import { basic, build, decodeJwt, login, post } from '../helper.js'
 
 function collector () {
   let text = ''
@@ -107,4 +107,64 @@ t.test('a bad setting stops the CLI too, naming the variable', async (t) => {
   })
   t.equal(code, 1)
   t.match(stderr.text(), /DATABASE_URL/)
+})
+
+t.test('clients: add prints the secret once, rotate-secret replaces it, remove ends it',
+  async (t) => {
+    const dataDir = t.testdir()
+    const added = await cli(dataDir, ['clients', 'add', 'billing', '--grant', 'client_credentials',
+      '--grant', 'refresh_token', '--scope', 'invoices:read', '--scope', 'invoices:write',
+      '--audience', 'https://billing.example.test', '--json'])
+    t.equal(added.code, 0, added.stderr)
+    const client = JSON.parse(added.stdout)
+    t.match(client, {
+      client_id: 'billing',
+      public: false,
+      grant_types: ['client_credentials', 'refresh_token'],
+      scopes: ['invoices:read', 'invoices:write'],
+      audience: 'https://billing.example.test',
+      client_secret: /^[A-Za-z0-9_-]{43}$/
+    })
+
+    const listed = await cli(dataDir, ['clients', 'list', '--json'])
+    t.notMatch(listed.stdout, client.client_secret, 'the list never shows a secret')
+    t.notMatch(listed.stdout, /hmac-sha256/, 'nor its hash')
+    t.match((await cli(dataDir, ['clients', 'list'])).stdout, /^billing\tconfidential\t/)
+
+    const rotated = JSON.parse(
+      (await cli(dataDir, ['clients', 'rotate-secret', 'billing', '--json'])).stdout)
+    const fastify = await build(t, { dataDir })
+    const cc = { grant_type: 'client_credentials' }
+    const oldSecret = await post(fastify, '/token', cc, basic('billing', client.client_secret))
+    t.equal(oldSecret.statusCode, 401, 'the old secret no longer works')
+    const issued = await post(fastify, '/token', cc, basic('billing', rotated.client_secret))
+    t.equal(issued.statusCode, 200)
+    t.match(decodeJwt(issued.json().access_token).payload, { aud: 'https://billing.example.test' })
+    await fastify.close()
+
+    t.equal((await cli(dataDir, ['clients', 'remove', 'billing'])).code, 0)
+    t.same(JSON.parse((await cli(dataDir, ['clients', 'list', '--json'])).stdout), [])
+  })
+
+t.test('clients: mistakes are refused with a message', async (t) => {
+  const dataDir = t.testdir()
+  await cli(dataDir, ['clients', 'add', 'spa', '--grant', 'password', '--public'])
+
+  const cases: Array<[string[], number, RegExp]> = [
+    [['clients', 'add', 'x'], 1, /at least one --grant/],
+    [['clients', 'add', 'x', '--grant', 'implicit'], 1, /Unknown grant implicit/],
+    [['clients', 'add', 'x', '--grant', 'client_credentials', '--public'], 1,
+      /public client cannot/],
+    [['clients', 'add', 'x', '--grant', 'password', '--scope', 'a"b'], 1, /Invalid scope/],
+    [['clients', 'add', 'spa', '--grant', 'password'], 1, /already exists/],
+    [['clients', 'rotate-secret', 'spa'], 1, /public/],
+    [['clients', 'rotate-secret', 'nobody'], 1, /No such client/],
+    [['clients', 'remove', 'nobody'], 1, /No such client/],
+    [['clients', 'add'], 2, /A client id is required/]
+  ]
+  for (const [argv, code, message] of cases) {
+    const result = await cli(dataDir, argv)
+    t.equal(result.code, code, argv.join(' '))
+    t.match(result.stderr, message, argv.join(' '))
+  }
 })

@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { openStore } from '../../../src/store/index.js'
 import { migrate, openDatabase } from '../../../src/store/database.js'
+import { hashRefreshToken, startFamily } from '../../../src/refresh.js'
 
 t.test('migrations run once on a new SQLite file and are a no-op after', async (t) => {
   const url = `sqlite:${join(t.testdir(), 'nested', 'tokens.db')}`
@@ -39,3 +40,22 @@ t.test('a URL that is not sqlite: is refused, naming DATABASE_URL', async (t) =>
     { code: 'FTI_CONFIG', message: /DATABASE_URL/ })
   await t.rejects(openStore('sqlite:'), { code: 'FTI_CONFIG', message: /DATABASE_URL/ })
 })
+
+t.test('purging deletes expired families with their tokens, and expired deny-list entries',
+  async (t) => {
+    const store = await openStore(`sqlite:${join(t.testdir(), 'tokens.db')}`)
+    t.teardown(() => store.close())
+    const policy = { ttl: 60, familyTtl: 3600, gracePeriod: 5 }
+    const start = { subject: 's', userId: null, clientId: null, scope: null, claims: {} }
+    const twoHoursAgo = new Date(Date.now() - 7200_000)
+    const old = await startFamily(store.refreshTokens, policy, start, twoHoursAgo)
+    const fresh = await startFamily(store.refreshTokens, policy, start)
+    await store.revokedTokens.add('gone', new Date(Date.now() - 1000))
+    await store.revokedTokens.add('kept', new Date(Date.now() + 60_000))
+
+    t.same(await store.purgeExpired(), { families: 1, revokedTokens: 1 })
+    t.equal(await store.refreshTokens.findByHash(hashRefreshToken(old)), undefined)
+    t.ok(await store.refreshTokens.findByHash(hashRefreshToken(fresh)))
+    t.notOk(await store.revokedTokens.has('gone'))
+    t.ok(await store.revokedTokens.has('kept'))
+  })

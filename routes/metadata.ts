@@ -1,0 +1,37 @@
+import type { FastifyInstance } from 'fastify'
+import { SUPPORTED_GRANTS } from '../src/grants.js'
+import type { Store } from '../src/store/index.js'
+
+export interface MetadataRouteOptions {
+  issuer: string
+  store: Store
+}
+
+/** `GET /.well-known/oauth-authorization-server`: RFC 8414 metadata. */
+export default async function metadataRoutes (
+  fastify: FastifyInstance, options: MetadataRouteOptions
+) {
+  const base = options.issuer.replace(/\/+$/, '')
+  const fixed = {
+    issuer: options.issuer,
+    token_endpoint: `${base}/token`,
+    jwks_uri: `${base}/.well-known/jwks.json`,
+    revocation_endpoint: `${base}/revoke`,
+    introspection_endpoint: `${base}/introspect`,
+    grant_types_supported: SUPPORTED_GRANTS,
+    // There is no authorization endpoint, so no response type is supported.
+    response_types_supported: [],
+    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+    revocation_endpoint_auth_methods_supported: [
+      'client_secret_basic', 'client_secret_post', 'none'
+    ],
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post']
+  }
+
+  fastify.get('/.well-known/oauth-authorization-server', async (_request, reply) => {
+    const clients = await options.store.clients.list()
+    const scopes = [...new Set(clients.flatMap((client) => client.scopes))].sort()
+    return await reply.header('cache-control', 'public, max-age=300')
+      .send({ ...fixed, scopes_supported: scopes })
+  })
+}

@@ -1,0 +1,56 @@
+import type { FastifyInstance } from 'fastify'
+import { InvalidClientError, InvalidRequestError } from '../src/errors.js'
+import { present } from '../src/grants.js'
+import { introspectToken, revokeToken } from '../src/revocation.js'
+import type { Store } from '../src/store/index.js'
+import { OAUTH_BODY_LIMIT, oauthEndpoint, requestClient } from '../plugins/oauth-endpoint.js'
+
+export interface RevocationRouteOptions {
+  store: Store
+}
+
+const parameter = { type: 'string' } as const
+const bodySchema = {
+  type: 'object',
+  properties: {
+    token: parameter,
+    token_type_hint: parameter,
+    client_id: parameter,
+    client_secret: parameter
+  }
+} as const
+
+/** `POST /revoke` (RFC 7009) and `POST /introspect` (RFC 7662). */
+export default async function revocationRoutes (
+  fastify: FastifyInstance, options: RevocationRouteOptions
+) {
+  await oauthEndpoint(fastify)
+  const lookup = { store: options.store, verifyAccessToken: fastify.verifyAccessToken }
+  const route = { bodyLimit: OAUTH_BODY_LIMIT, schema: { body: bodySchema } }
+
+  fastify.post('/revoke', route, async (request, reply) => {
+    const params = request.body as Record<string, string | undefined>
+    const client = await requestClient(request, options.store.clients)
+    const token = tokenOf(params)
+
+    await revokeToken(lookup, token, client, request.log)
+    return await reply.code(200).send()
+  })
+
+  fastify.post('/introspect', route, async (request) => {
+    const params = request.body as Record<string, string | undefined>
+    const client = await requestClient(request, options.store.clients)
+    // Introspection tells about other parties' tokens: only a client that proved a secret may ask.
+    if (client === undefined || client.secretHash === null) {
+      throw new InvalidClientError('Introspection needs client authentication with a secret')
+    }
+
+    return await introspectToken(lookup, tokenOf(params), client)
+  })
+}
+
+function tokenOf (params: Record<string, string | undefined>): string {
+  const token = present(params.token)
+  if (token === undefined) throw new InvalidRequestError('Missing required parameter: token')
+  return token
+}

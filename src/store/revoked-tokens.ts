@@ -1,0 +1,32 @@
+import type { Kysely } from 'kysely'
+import type { Database } from './schema.js'
+
+/** The access token deny list: a `jti` stays listed until the token would have expired. */
+export class RevokedTokenStore {
+  readonly #db: Kysely<Database>
+
+  constructor (db: Kysely<Database>) {
+    this.#db = db
+  }
+
+  async add (jti: string, expiresAt: Date): Promise<void> {
+    await this.#db.insertInto('revoked_tokens')
+      .values({ jti, expires_at: expiresAt.toISOString() })
+      .onConflict((conflict) => conflict.column('jti').doNothing())
+      .execute()
+  }
+
+  async has (jti: string): Promise<boolean> {
+    const row = await this.#db.selectFrom('revoked_tokens').select('jti').where('jti', '=', jti)
+      .executeTakeFirst()
+    return row !== undefined
+  }
+
+  /** Drops entries whose tokens have expired anyway; resolves how many. */
+  async purgeExpired (now = new Date()): Promise<number> {
+    const result = await this.#db.deleteFrom('revoked_tokens')
+      .where('expires_at', '<', now.toISOString())
+      .executeTakeFirst()
+    return Number(result.numDeletedRows)
+  }
+}
