@@ -4,7 +4,9 @@ import type { FastifyInstance } from 'fastify'
 import type { SigningAlgorithm } from '../src/config.js'
 import { loadKeySet, verificationKeys, type KeySet } from '../src/keys.js'
 import type { Store } from '../src/store/index.js'
-import { claimsFrom, guardedSign, type AccessTokenResponse } from '../src/tokens.js'
+import {
+  claimsFrom, guardedSign, type AccessTokenResponse, type TokenClaims
+} from '../src/tokens.js'
 import { createAccessTokenVerifier, type AccessTokenVerifier } from '../src/verify.js'
 
 export interface IssueOptions {
@@ -12,10 +14,20 @@ export interface IssueOptions {
   audience?: string
 }
 
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    /** What `fastify.jwt.sign` takes: a claims object with a `sub`, never a bare string. */
+    payload: TokenClaims
+  }
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Signs an access token for a subject and returns the body `/token` answers with. */
-    issueAccessToken: (
+    /**
+     * Signs an access token for a subject with exactly these claims (no claims hook, no refresh
+     * token): the lowest level of issuing.
+     */
+    signAccessToken: (
       subject: string, claims?: Record<string, unknown>, options?: IssueOptions
     ) => AccessTokenResponse
     /**
@@ -74,7 +86,7 @@ async function jwtPlugin (fastify: FastifyInstance, options: JwtPluginOptions) {
   fastify.jwt.sign = guardedSign(rawSign, options.audience) as typeof fastify.jwt.sign
 
   fastify.decorate('signingKeys', keys)
-  fastify.decorate('issueAccessToken', (
+  fastify.decorate('signAccessToken', (
     subject: string, claims: Record<string, unknown> = {}, issue: IssueOptions = {}
   ) => ({
     access_token: rawSign(claimsFrom({ ...claims, sub: subject },

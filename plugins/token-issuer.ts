@@ -1,57 +1,97 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import type { SigningAlgorithm } from '../src/config.js'
+import { issueTokens, type GrantContext, type TokenResponse } from '../src/grants.js'
+import { resolveOptions, type TokenIssuerOptions } from '../src/options.js'
 import { PasswordVerifier } from '../src/passwords.js'
-import type { RefreshPolicy } from '../src/refresh.js'
 import healthRoutes from '../routes/health.js'
 import jwksRoutes from '../routes/jwks.js'
 import metadataRoutes from '../routes/metadata.js'
 import revocationRoutes from '../routes/revocation.js'
 import tokenRoutes from '../routes/token.js'
+import { PUBLIC_ROUTE, bearerAuthenticator } from './authenticate.js'
 import jwtPlugin from './jwt.js'
 import storePlugin from './store.js'
 
-export interface TokenIssuerOptions {
-  /** `sqlite:<path>`: where users and signing keys live. */
-  databaseUrl: string
-  /** The `iss` of every token: an http(s) URL. */
-  issuer: string
-  /** The `aud` of every token. */
-  audience: string
-  /** Access token lifetime in seconds. */
-  accessTokenTtl: number
-  algorithm: SigningAlgorithm
-  /** The shared key, with `algorithm: 'HS256'` only. */
-  secret?: Buffer
-  /** Whether the password grant may be used without client authentication. */
-  passwordGrantWithoutClient: boolean
-  /** Whether the password grant issues refresh tokens. */
-  refreshTokens: boolean
-  /** Refresh token lifetimes and reuse grace, in seconds. */
-  refresh: RefreshPolicy
+export type { TokenIssuerOptions } from '../src/options.js'
+
+export interface IssueAccessTokenOptions {
+  /** Extra claims (registered claims are refused). */
+  claims?: Record<string, unknown>
+  scope?: string[]
+  /** The `aud` of this token, instead of the configured audience. */
+  audience?: string
+  /** Start a refresh token family too, bound to no client. */
+  refreshToken?: boolean
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * Issues tokens for a subject as `/token` would (the claims hook included) and resolves the
+     * same body: `access_token`, `token_type`, `expires_in`, and `refresh_token` when asked.
+     */
+    issueAccessToken: (subject: string, options?: IssueAccessTokenOptions) => Promise<TokenResponse>
+  }
 }
 
 /**
- * The token issuer: the store, the signer and the routes `/token`, `/revoke`, `/introspect`,
- * `/.well-known/jwks.json`, `/.well-known/oauth-authorization-server` and `/health/*`.
+ * The token issuer: the store, the signer, the `authenticate` preHandler, and (unless
+ * `routes: false`) the routes `/token`, `/revoke`, `/introspect`, `/.well-known/jwks.json`,
+ * `/.well-known/oauth-authorization-server` and `/health/*`, under the registration's prefix.
  */
-async function tokenIssuer (fastify: FastifyInstance, options: TokenIssuerOptions) {
+async function tokenIssuer (
+  fastify: FastifyInstance, rawOptions: TokenIssuerOptions & { prefix?: string }
+) {
+  const options = resolveOptions(rawOptions)
+  // fastify-plugin shares the host's scope, where a prefix does not apply by itself.
+  const prefix = rawOptions.prefix ?? ''
+
   await fastify.register(storePlugin, { databaseUrl: options.databaseUrl })
   const store = fastify.tokenStore
   await fastify.register(jwtPlugin, { ...options, store })
 
-  const passwords = await PasswordVerifier.create()
-  await fastify.register(tokenRoutes, {
+  const grants: Omit<GrantContext, 'log'> = {
     store,
-    passwords,
+    passwords: await PasswordVerifier.create(),
+    signAccessToken: fastify.signAccessToken,
     passwordGrantWithoutClient: options.passwordGrantWithoutClient,
     refreshTokens: options.refreshTokens,
-    refresh: options.refresh
-  })
-  await fastify.register(revocationRoutes, { store })
-  await fastify.register(jwksRoutes)
-  await fastify.register(metadataRoutes, { issuer: options.issuer, store })
-  await fastify.register(healthRoutes, { store })
+    refresh: options.refresh,
+    ...(options.verifyCredentials === undefined
+      ? {}
+      : { verifyCredentials: options.verifyCredentials }),
+    ...(options.claims === undefined ? {} : { claims: options.claims })
+  }
+  fastify.decorate('issueAccessToken', async (
+    subject: string, issue: IssueAccessTokenOptions = {}
+  ) =>
+    await issueTokens({ ...grants, log: fastify.log }, {
+      subject,
+      userId: null,
+      claims: issue.claims ?? {},
+      client: undefined,
+      scope: issue.scope,
+      grantType: undefined,
+      refresh: issue.refreshToken === true,
+      ...(issue.audience === undefined ? {} : { audience: issue.audience })
+    }))
+  fastify.decorate('authenticate', bearerAuthenticator(
+    async (token) => await fastify.verifyAccessToken(token, { audience: options.audience }),
+    options.realm))
+
+  if (!options.routes) return
+  await fastify.register(async (routes) => {
+    // Our endpoints authenticate clients their own way: a host's app-wide `authenticate` hook
+    // must let them through (C25g), and marks tell it which they are.
+    routes.addHook('onRoute', (route) => {
+      route.config = { ...route.config, [PUBLIC_ROUTE]: true }
+    })
+    await routes.register(tokenRoutes, { grants })
+    await routes.register(revocationRoutes, { store })
+    await routes.register(jwksRoutes)
+    await routes.register(metadataRoutes, { issuer: options.issuer, store })
+    await routes.register(healthRoutes, { store })
+  }, { prefix })
 }
 
 export default fp(tokenIssuer, { name: 'fastify-token-issuer', fastify: '5.x' })

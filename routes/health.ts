@@ -7,9 +7,34 @@ export interface HealthRouteOptions {
 
 /** Liveness (the process answers) and readiness (it can issue tokens). */
 export default async function healthRoutes (fastify: FastifyInstance, options: HealthRouteOptions) {
-  fastify.get('/health/live', async () => ({ status: 'ok' }))
+  fastify.get('/health/live', {
+    schema: {
+      tags: ['health'],
+      summary: 'Liveness: the process answers',
+      response: { 200: { type: 'object', properties: { status: { type: 'string' } } } }
+    }
+  }, async () => ({ status: 'ok' }))
 
-  fastify.get('/health/ready', async (request, reply) => {
+  const readiness = {
+    type: 'object',
+    properties: {
+      status: { type: 'string', enum: ['ready', 'unavailable'] },
+      checks: {
+        type: 'object',
+        properties: { store: { type: 'boolean' }, signingKey: { type: 'boolean' } }
+      }
+    }
+  }
+  fastify.get('/health/ready', {
+    schema: {
+      tags: ['health'],
+      summary: 'Readiness: the store answers and a signing key is loaded',
+      response: {
+        200: { ...readiness, description: 'Ready to issue tokens' },
+        503: { ...readiness, description: 'Not ready; checks says what is missing' }
+      }
+    }
+  }, async (request, reply) => {
     const store = await options.store.ping().then(() => true, (error: unknown) => {
       request.log.error({ err: error }, 'store unreachable')
       return false

@@ -28,7 +28,26 @@ export default async function metadataRoutes (
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post']
   }
 
-  fastify.get('/.well-known/oauth-authorization-server', async (_request, reply) => {
+  const strings = { type: 'array', items: { type: 'string' } }
+  fastify.get('/.well-known/oauth-authorization-server', {
+    schema: {
+      tags: ['keys'],
+      summary: 'Authorization server metadata (RFC 8414)',
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            ...Object.fromEntries(['issuer', 'token_endpoint', 'jwks_uri', 'revocation_endpoint',
+              'introspection_endpoint'].map((name) => [name, { type: 'string' }])),
+            ...Object.fromEntries(['grant_types_supported', 'response_types_supported',
+              'token_endpoint_auth_methods_supported', 'revocation_endpoint_auth_methods_supported',
+              'introspection_endpoint_auth_methods_supported', 'scopes_supported']
+              .map((name) => [name, strings]))
+          }
+        }
+      }
+    }
+  }, async (_request, reply) => {
     const clients = await options.store.clients.list()
     const scopes = [...new Set(clients.flatMap((client) => client.scopes))].sort()
     return await reply.header('cache-control', 'public, max-age=300')

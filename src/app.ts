@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import configPlugin, { type ConfigPluginOptions } from '../plugins/config.js'
+import documentation from '../plugins/documentation.js'
 import tokenIssuer from '../plugins/token-issuer.js'
 import { bootstrapFirstUser } from './bootstrap.js'
 
@@ -14,16 +15,19 @@ async function app (fastify: FastifyInstance, options: AppOptions) {
   await fastify.register(configPlugin, options)
   const { settings } = fastify
 
+  await fastify.register(documentation)
   await fastify.register(tokenIssuer, {
     databaseUrl: settings.databaseUrl,
     issuer: settings.issuer,
     audience: settings.audience,
     accessTokenTtl: settings.accessTokenTtl,
     algorithm: settings.algorithm,
+    ...(settings.secret === undefined ? {} : { secret: settings.secret }),
     passwordGrantWithoutClient: settings.passwordGrantWithoutClient,
     refreshTokens: settings.refreshTokens,
-    refresh: settings.refresh,
-    ...(settings.secret === undefined ? {} : { secret: settings.secret })
+    refreshTokenTtl: settings.refresh.ttl,
+    refreshFamilyTtl: settings.refresh.familyTtl,
+    refreshGracePeriod: settings.refresh.gracePeriod
   })
   fastify.addHook('onReady', async () => {
     await bootstrapFirstUser({

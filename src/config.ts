@@ -81,14 +81,15 @@ export interface Settings {
 
 const MIN_TTL_SECONDS = 1
 const MAX_TTL_SECONDS = 366 * 24 * 3600
-const MAX_FAMILY_SECONDS = 3 * MAX_TTL_SECONDS
+export const MAX_FAMILY_SECONDS = 3 * MAX_TTL_SECONDS
+export const MAX_GRACE_SECONDS = 300
 /** RFC 7518 §3.2: an HMAC key at least as long as the hash output. */
 export const MIN_HS256_SECRET_BYTES = 32
 
 /** Checks what a JSON schema cannot and fills the derived defaults. Throws a ConfigError. */
 export function resolveSettings (env: Env): Settings {
   const dataDir = resolve(env.DATA_DIR)
-  const issuer = checkIssuer(env.ISSUER ?? `http://localhost:${env.PORT}`)
+  const issuer = checkIssuer('ISSUER', env.ISSUER ?? `http://localhost:${env.PORT}`)
 
   return {
     host: env.HOST,
@@ -109,15 +110,17 @@ export function resolveSettings (env: Env): Settings {
       ttl: parseTtl('REFRESH_TOKEN_TTL', env.REFRESH_TOKEN_TTL),
       familyTtl: parseTtl('REFRESH_FAMILY_TTL', env.REFRESH_FAMILY_TTL,
         { max: MAX_FAMILY_SECONDS }),
-      gracePeriod: parseTtl('REFRESH_GRACE_PERIOD', env.REFRESH_GRACE_PERIOD, { min: 0, max: 300 })
+      gracePeriod: parseTtl('REFRESH_GRACE_PERIOD', env.REFRESH_GRACE_PERIOD,
+        { min: 0, max: MAX_GRACE_SECONDS })
     }
   }
 }
 
-/** A duration as seconds: `900`, `15m`, `12h`, `1d`. */
+/** A duration as seconds: `900`, `15m`, `12h`, `1d` (or a number of seconds). */
 export function parseTtl (
-  name: string, value: string, { min = MIN_TTL_SECONDS, max = MAX_TTL_SECONDS } = {}
+  name: string, input: string | number, { min = MIN_TTL_SECONDS, max = MAX_TTL_SECONDS } = {}
 ): number {
+  const value = String(input)
   const milliseconds = /^\d+$/.test(value) ? Number(value) * 1000 : parseDuration(value)
   const seconds = milliseconds === undefined ? NaN : milliseconds / 1000
   // @lukeed/ms reads "0" and "0s" as no value at all.
@@ -135,18 +138,18 @@ function human (seconds: number): string {
   return seconds >= 86400 && seconds % 86400 === 0 ? `${seconds / 86400}d` : `${seconds}s`
 }
 
-function checkIssuer (value: string): string {
+export function checkIssuer (name: string, value: string): string {
   let url: URL
   try {
     url = new URL(value)
   } catch {
     throw new ConfigError(
-      'ISSUER must be an absolute http(s) URL, such as https://auth.example.com'
+      `${name} must be an absolute http(s) URL, such as https://auth.example.com`
     )
   }
   // RFC 8414 §2: the issuer is an https URL with no query or fragment (http allowed for a laptop).
   if (!['http:', 'https:'].includes(url.protocol) || url.search !== '' || url.hash !== '') {
-    throw new ConfigError('ISSUER must be an http(s) URL without query or fragment')
+    throw new ConfigError(`${name} must be an http(s) URL without query or fragment`)
   }
   return value
 }

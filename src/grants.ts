@@ -1,7 +1,8 @@
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { authenticateUser } from './accounts.js'
 import { parseScope } from './clients.js'
 import { MAX_PASSWORD_BYTES, passwordTooLong } from './credentials.js'
+import type { ClaimsHook, VerifyCredentials } from './options.js'
 import {
   InvalidClientError, InvalidGrantError, InvalidRequestError, InvalidScopeError,
   UnauthorizedClientError, UnsupportedGrantTypeError
@@ -21,15 +22,18 @@ export interface TokenResponse extends AccessTokenResponse {
   scope?: string
 }
 
+/** What the grants run on: the store, the signer and the settings, for one request. */
 export interface GrantContext {
   store: Store
   passwords: PasswordVerifier
-  issueAccessToken: (
+  signAccessToken: (
     subject: string, claims: Record<string, unknown>, options: { audience?: string }
   ) => AccessTokenResponse
   passwordGrantWithoutClient: boolean
   refreshTokens: boolean
   refresh: RefreshPolicy
+  verifyCredentials?: VerifyCredentials
+  claims?: ClaimsHook
   log: FastifyBaseLogger
 }
 
@@ -37,7 +41,13 @@ export interface GrantContext {
 export interface GrantRequest {
   params: TokenParameters
   client: Client | undefined
+  request: FastifyRequest
 }
+
+/** Claims only the issuer sets: a claims hook cannot override them. */
+const REGISTERED_CLAIMS = new Set(
+  ['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'client_id', 'scope']
+)
 
 /** One answer for every failed login: it must not tell which part was wrong (RFC 6749 §5.2). */
 export const LOGIN_FAILED = 'The username or password is incorrect'
@@ -76,13 +86,14 @@ export async function runGrant (
 
   switch (grantType) {
     case 'password': return await passwordGrant(context, request)
-    case 'client_credentials': return clientCredentialsGrant(context, request)
+    case 'client_credentials': return await clientCredentialsGrant(context, request)
     default: return await refreshTokenGrant(context, request)
   }
 }
 
 /** RFC 6749 §4.3: the resource owner's username and password are the grant. */
-async function passwordGrant (context: GrantContext, { params, client }: GrantRequest) {
+async function passwordGrant (context: GrantContext, grant: GrantRequest) {
+  const { params, client } = grant
   if (client === undefined && !context.passwordGrantWithoutClient) {
     throw new InvalidClientError('The password grant needs client authentication')
   }
@@ -96,29 +107,38 @@ async function passwordGrant (context: GrantContext, { params, client }: GrantRe
   }
   const scope = grantedScope(client, parseScope(params.scope))
 
-  const user = await authenticateUser(context.store.users, context.passwords, username, password)
-  if (user === undefined) {
+  const owner = await resourceOwner(context, username, password, grant.request)
+  if (owner === undefined) {
     context.log.warn({ username, clientId: client?.id }, 'login failed')
     throw new InvalidGrantError(LOGIN_FAILED)
   }
 
-  const claims = { preferred_username: user.username }
-  const response = respond(context, user.id, claims, client, scope)
   const refreshable = client === undefined || client.grantTypes.includes('refresh_token')
-  if (!context.refreshTokens || !refreshable) return response
-
-  const refreshToken = await startFamily(context.store.refreshTokens, context.refresh, {
-    subject: user.id,
-    userId: user.id,
-    clientId: client?.id ?? null,
-    scope: scope?.join(' ') ?? null,
-    claims
+  return await issueTokens(context, {
+    ...owner, client, scope, grantType: 'password', refresh: context.refreshTokens && refreshable
   })
-  return { ...response, refresh_token: refreshToken }
+}
+
+/** The subject a username and password name: the host's lookup if given, else a stored user. */
+async function resourceOwner (
+  context: GrantContext, username: string, password: string, request: FastifyRequest
+): Promise<Omit<Issuance, 'client' | 'scope' | 'grantType'> | undefined> {
+  if (context.verifyCredentials !== undefined) {
+    const verified = await context.verifyCredentials(username, password, request)
+    if (verified === undefined || verified === null) return undefined
+    if (typeof verified.subject !== 'string' || verified.subject === '') {
+      throw new TypeError('verifyCredentials must return { subject } with a non-empty string')
+    }
+    return { subject: verified.subject, userId: null, claims: verified.claims ?? {} }
+  }
+
+  const user = await authenticateUser(context.store.users, context.passwords, username, password)
+  if (user === undefined) return undefined
+  return { subject: user.id, userId: user.id, claims: { preferred_username: user.username } }
 }
 
 /** RFC 6749 §4.4: a confidential client asks for a token for itself; no refresh token. */
-function clientCredentialsGrant (context: GrantContext, { params, client }: GrantRequest) {
+async function clientCredentialsGrant (context: GrantContext, { params, client }: GrantRequest) {
   if (client === undefined) {
     throw new InvalidClientError('The client_credentials grant needs client authentication')
   }
@@ -127,7 +147,9 @@ function clientCredentialsGrant (context: GrantContext, { params, client }: Gran
   }
 
   const scope = grantedScope(client, parseScope(params.scope))
-  return respond(context, client.id, {}, client, scope)
+  return await issueTokens(context, {
+    subject: client.id, userId: null, claims: {}, client, scope, grantType: 'client_credentials'
+  })
 }
 
 /** RFC 6749 §6, with rotation and reuse detection (RFC 9700 §4.14.2). */
@@ -141,25 +163,65 @@ async function refreshTokenGrant (context: GrantContext, { params, client }: Gra
     context.log)
 
   const { family } = rotation
-  const scope = narrowedScope(family, requested)
-  const claims = JSON.parse(family.claims) as Record<string, unknown>
-  return {
-    ...respond(context, family.subject, claims, client, scope),
-    refresh_token: rotation.token
-  }
+  const issued = await issueTokens(context, {
+    subject: family.subject,
+    userId: family.user_id,
+    claims: JSON.parse(family.claims) as Record<string, unknown>,
+    client,
+    scope: narrowedScope(family, requested),
+    grantType: 'refresh_token'
+  })
+  return { ...issued, refresh_token: rotation.token }
 }
 
-function respond (
-  context: GrantContext, subject: string, claims: Record<string, unknown>,
-  client: Client | undefined, scope: string[] | undefined
-): TokenResponse {
-  const scopeText = scope === undefined || scope.length === 0 ? undefined : scope.join(' ')
-  const access = context.issueAccessToken(subject, {
-    ...claims,
+export interface Issuance {
+  subject: string
+  /** The stored user behind the subject, checked on every refresh; null for any other. */
+  userId: string | null
+  claims: Record<string, unknown>
+  client: Client | undefined
+  scope: string[] | undefined
+  grantType: string | undefined
+  /** Start a refresh token family too. */
+  refresh?: boolean
+  audience?: string
+}
+
+/**
+ * Signs the access token (with the claims hook's claims, which cannot override registered
+ * ones), and starts a refresh token family when asked: the body `/token` answers with.
+ */
+export async function issueTokens (context: GrantContext, issue: Issuance): Promise<TokenResponse> {
+  const { client, subject } = issue
+  const scope = issue.scope === undefined || issue.scope.length === 0 ? undefined : issue.scope
+  const scopeText = scope?.join(' ')
+  const custom = await context.claims?.({
+    subject, grantType: issue.grantType, clientId: client?.id, scope
+  })
+
+  const audience = issue.audience ?? client?.audience ?? undefined
+  const access = context.signAccessToken(subject, {
+    ...issue.claims,
+    ...unregistered(custom),
     ...(client === undefined ? {} : { client_id: client.id }),
     ...(scopeText === undefined ? {} : { scope: scopeText })
-  }, client?.audience == null ? {} : { audience: client.audience })
-  return scopeText === undefined ? access : { ...access, scope: scopeText }
+  }, audience === undefined ? {} : { audience })
+  const response: TokenResponse = scopeText === undefined ? access : { ...access, scope: scopeText }
+  if (issue.refresh !== true) return response
+
+  const refreshToken = await startFamily(context.store.refreshTokens, context.refresh, {
+    subject,
+    userId: issue.userId,
+    clientId: client?.id ?? null,
+    scope: scopeText ?? null,
+    claims: issue.claims
+  })
+  return { ...response, refresh_token: refreshToken }
+}
+
+function unregistered (claims: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (claims === undefined || claims === null || typeof claims !== 'object') return {}
+  return Object.fromEntries(Object.entries(claims).filter(([name]) => !REGISTERED_CLAIMS.has(name)))
 }
 
 /** RFC 6749 §3.3: what a client asks for must be among its scopes; by default it gets them all. */

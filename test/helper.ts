@@ -19,9 +19,11 @@ export interface BuildOptions {
 
 /**
  * The service exactly as the server entry builds it, on a fresh SQLite file, with `user-1` as the
- * bootstrap user. Closed when the test ends.
+ * bootstrap user, plus whatever `extend` adds (routes of a host, say). Closed when the test ends.
  */
-export async function build (t: Test, options: BuildOptions = {}): Promise<FastifyInstance> {
+export async function build (
+  t: Test, options: BuildOptions = {}, extend?: (fastify: FastifyInstance) => void
+): Promise<FastifyInstance> {
   const dataDir = options.dataDir ?? t.testdir()
   const fastify = Fastify({ logger: loggerFor(options.logs) })
   t.teardown(async () => { await fastify.close() })
@@ -35,6 +37,7 @@ export async function build (t: Test, options: BuildOptions = {}): Promise<Fasti
       ...options.env
     }
   })
+  extend?.(fastify)
   await fastify.ready()
   return fastify
 }

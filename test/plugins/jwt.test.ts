@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, decodeJwt } from '../helper.js'
+import { build, decodeJwt, post } from '../helper.js'
 
 t.test('fastify.jwt.sign refuses what is not a claims object (C15)', async (t) => {
   const fastify = await build(t)
@@ -71,10 +71,34 @@ t.test('claims from a parsed body cannot pollute a payload (C09d)', async (t) =>
 t.test('issueAccessToken returns the /token body for a subject', async (t) => {
   const fastify = await build(t)
 
-  const body = fastify.issueAccessToken('service-7', { tenant: 'acme' })
+  const body = await fastify.issueAccessToken('service-7',
+    { claims: { tenant: 'acme' }, scope: ['read'], refreshToken: true })
+  t.match(body, {
+    token_type: 'Bearer',
+    expires_in: 900,
+    access_token: String,
+    refresh_token: String,
+    scope: 'read'
+  })
+  t.match(decodeJwt(body.access_token).payload, { sub: 'service-7', tenant: 'acme', scope: 'read' })
+  const refreshed = await post(fastify, '/token',
+    { grant_type: 'refresh_token', refresh_token: body.refresh_token as string })
+  t.equal(refreshed.statusCode, 200, 'its refresh token works at /token')
+
+  const other = await fastify.issueAccessToken('service-7', { audience: 'billing' })
+  t.notOk('refresh_token' in other)
+  t.equal(decodeJwt(other.access_token).payload.aud, 'billing')
+  await t.rejects(fastify.issueAccessToken('service-7', { claims: { iss: 'https://evil.test' } }),
+    { code: 'FTI_INVALID_CLAIMS' })
+})
+
+t.test('signAccessToken signs exactly the claims given', async (t) => {
+  const fastify = await build(t)
+
+  const body = fastify.signAccessToken('service-7', { tenant: 'acme' }, { audience: 'api' })
   t.match(body, { token_type: 'Bearer', expires_in: 900, access_token: String })
-  t.match(decodeJwt(body.access_token).payload, { sub: 'service-7', tenant: 'acme' })
-  t.throws(() => fastify.issueAccessToken('service-7', { iss: 'https://evil.test' }),
+  t.match(decodeJwt(body.access_token).payload, { sub: 'service-7', tenant: 'acme', aud: 'api' })
+  t.throws(() => fastify.signAccessToken('service-7', { iss: 'https://evil.test' }, {}),
     { code: 'FTI_INVALID_CLAIMS' })
 })
 

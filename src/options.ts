@@ -1,0 +1,165 @@
+import type { FastifyRequest } from 'fastify'
+import {
+  MAX_FAMILY_SECONDS, MAX_GRACE_SECONDS, SIGNING_ALGORITHMS, checkIssuer, checkSecret, parseTtl,
+  type SigningAlgorithm
+} from './config.js'
+import { ConfigError } from './errors.js'
+import type { RefreshPolicy } from './refresh.js'
+
+/** What a host's own user lookup returns for a good username and password. */
+export interface VerifiedCredentials {
+  /** The `sub` of the user's tokens: stable, and never reused for another user. */
+  subject: string
+  /** Extra claims for the user's access tokens (registered claims are ignored). */
+  claims?: Record<string, unknown>
+}
+
+/**
+ * A host's own user lookup for the password grant: the subject for a good username and password,
+ * or nothing. It should cost the same for unknown users as for wrong passwords.
+ */
+export type VerifyCredentials = (
+  username: string, password: string, request: FastifyRequest
+) => VerifiedCredentials | undefined | null | Promise<VerifiedCredentials | undefined | null>
+
+export interface ClaimsContext {
+  subject: string
+  /** The grant being served, or undefined for a direct `issueAccessToken` call. */
+  grantType: string | undefined
+  clientId: string | undefined
+  scope: string[] | undefined
+}
+
+/** Adds custom claims to every access token; registered claims it returns are ignored. */
+export type ClaimsHook = (
+  context: ClaimsContext
+) => Record<string, unknown> | undefined | Promise<Record<string, unknown> | undefined>
+
+/** The options of the token issuer plugin; they mirror the service's environment variables. */
+export interface TokenIssuerOptions {
+  /** The `iss` of every token and the base of the metadata URLs: an http(s) URL. */
+  issuer: string
+  /** The `aud` of every token (default: the issuer). */
+  audience?: string
+  /** Where clients, refresh tokens and signing keys live: `sqlite:<path>`. */
+  databaseUrl: string
+  /** Default ES256. */
+  algorithm?: SigningAlgorithm
+  /** The shared key, with `algorithm: 'HS256'` only: at least 32 bytes. */
+  secret?: string | Buffer
+  /** Seconds, or a duration such as '15m' (default 15m). */
+  accessTokenTtl?: number | string
+  /** Whether the password grant issues refresh tokens (default true). */
+  refreshTokens?: boolean
+  /** How long a refresh token lives unused (default 14d). */
+  refreshTokenTtl?: number | string
+  /** How long a login's refresh tokens live in all (default 90d). */
+  refreshFamilyTtl?: number | string
+  /** How long a replayed refresh token still gets the same successor (default 5s; 0 = off). */
+  refreshGracePeriod?: number | string
+  /** Whether the password grant may be used without client authentication (default true). */
+  passwordGrantWithoutClient?: boolean
+  /** Register the routes (default true); with false the plugin only decorates. */
+  routes?: boolean
+  /** The realm of the `WWW-Authenticate: Bearer` challenge of `authenticate` (default 'api'). */
+  realm?: string
+  /** The host's own user lookup; when given, stored users are not used for the password grant. */
+  verifyCredentials?: VerifyCredentials
+  /** Custom claims for every access token. */
+  claims?: ClaimsHook
+}
+
+/** The options after checks and defaults. */
+export interface ResolvedOptions {
+  issuer: string
+  audience: string
+  databaseUrl: string
+  algorithm: SigningAlgorithm
+  secret?: Buffer
+  accessTokenTtl: number
+  refreshTokens: boolean
+  refresh: RefreshPolicy
+  passwordGrantWithoutClient: boolean
+  routes: boolean
+  realm: string
+  verifyCredentials?: VerifyCredentials
+  claims?: ClaimsHook
+}
+
+const NAME = 'tokenIssuer option'
+
+/** Checks the options once, at registration: a bad one fails the registration, naming it. */
+export function resolveOptions (options: TokenIssuerOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new ConfigError('tokenIssuer needs options: { issuer, databaseUrl, ... }')
+  }
+  const issuer = checkIssuer(`${NAME} issuer`, requiredString('issuer', options.issuer))
+  const databaseUrl = requiredString('databaseUrl', options.databaseUrl)
+  const algorithm = options.algorithm ?? 'ES256'
+  if (!(SIGNING_ALGORITHMS as readonly string[]).includes(algorithm)) {
+    throw new ConfigError(`${NAME} algorithm must be one of ${SIGNING_ALGORITHMS.join(', ')}`)
+  }
+
+  return {
+    issuer,
+    audience: options.audience === undefined
+      ? issuer
+      : requiredString('audience', options.audience),
+    databaseUrl,
+    algorithm,
+    ...secretOption(algorithm, options.secret),
+    accessTokenTtl: parseTtl(`${NAME} accessTokenTtl`, options.accessTokenTtl ?? '15m'),
+    refreshTokens: flag('refreshTokens', options.refreshTokens, true),
+    refresh: {
+      ttl: parseTtl(`${NAME} refreshTokenTtl`, options.refreshTokenTtl ?? '14d'),
+      familyTtl: parseTtl(`${NAME} refreshFamilyTtl`, options.refreshFamilyTtl ?? '90d',
+        { max: MAX_FAMILY_SECONDS }),
+      gracePeriod: parseTtl(`${NAME} refreshGracePeriod`, options.refreshGracePeriod ?? '5s',
+        { min: 0, max: MAX_GRACE_SECONDS })
+    },
+    passwordGrantWithoutClient: flag('passwordGrantWithoutClient',
+      options.passwordGrantWithoutClient, true),
+    routes: flag('routes', options.routes, true),
+    realm: realmOption(options.realm),
+    ...functionOption('verifyCredentials', options.verifyCredentials),
+    ...functionOption('claims', options.claims)
+  }
+}
+
+function requiredString (name: string, value: unknown): string {
+  if (typeof value !== 'string' || value === '') {
+    throw new ConfigError(`${NAME} ${name} is required and must be a non-empty string`)
+  }
+  return value
+}
+
+function flag (name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean') throw new ConfigError(`${NAME} ${name} must be true or false`)
+  return value
+}
+
+function secretOption (algorithm: SigningAlgorithm, secret: string | Buffer | undefined) {
+  if (algorithm !== 'HS256') {
+    if (secret !== undefined) {
+      throw new ConfigError(`${NAME} secret is only used with algorithm HS256, not ${algorithm}`)
+    }
+    return {}
+  }
+  return { secret: checkSecret(`${NAME} secret`, secret) }
+}
+
+function realmOption (realm: unknown): string {
+  if (realm === undefined) return 'api'
+  // The realm is quoted in a header: no quotes, backslashes or control characters.
+  if (typeof realm !== 'string' || !/^[\x20\x21\x23-\x5b\x5d-\x7e]+$/.test(realm)) {
+    throw new ConfigError(`${NAME} realm must be printable ASCII without quotes or backslashes`)
+  }
+  return realm
+}
+
+function functionOption<K extends 'verifyCredentials' | 'claims'> (name: K, value: unknown) {
+  if (value === undefined) return {}
+  if (typeof value !== 'function') throw new ConfigError(`${NAME} ${name} must be a function`)
+  return { [name]: value } as Pick<ResolvedOptions, K>
+}
