@@ -48,6 +48,8 @@ export interface JwtPluginOptions {
   audience: string
   /** Access token lifetime in seconds. */
   accessTokenTtl: number
+  /** Seals private keys at rest. */
+  keyEncryptionSecret?: Buffer
 }
 
 /** Seconds of clock skew tolerated between this issuer and a verifier. */
@@ -59,7 +61,8 @@ export const CLOCK_TOLERANCE_SECONDS = 5
  * `fastify.jwt.verify` accepts only those, with the algorithm pinned.
  */
 async function jwtPlugin (fastify: FastifyInstance, options: JwtPluginOptions) {
-  const keys = await loadKeySet(options.store.signingKeys, options.algorithm, options.secret)
+  const keys = await loadKeySet(options.store.signingKeys, options.algorithm, options.secret,
+    options.keyEncryptionSecret)
   const { active } = keys
 
   await fastify.register(fastifyJwt, {

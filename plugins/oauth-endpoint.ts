@@ -8,6 +8,7 @@ import type { Client, ClientStore } from '../src/store/clients.js'
 
 /** Token endpoint bodies are a handful of short parameters. */
 export const OAUTH_BODY_LIMIT = 16 * 1024
+export const MAX_PARAMETERS = 32
 
 const FORM = 'application/x-www-form-urlencoded'
 const JSON_TYPE = 'application/json'
@@ -26,7 +27,20 @@ export async function oauthEndpoint (scope: FastifyInstance): Promise<void> {
   scope.addContentTypeParser(JSON_TYPE, { parseAs: 'string', bodyLimit: OAUTH_BODY_LIMIT },
     parseJson)
 
+  scope.addHook('onRequest', async (request) => {
+    // Bodies are read as UTF-8: another charset would be misread silently, so it is refused.
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')
+    if (charset !== null && !/^utf-?8$/i.test(charset[1] as string)) {
+      throw new InvalidRequestError('The only charset accepted is UTF-8')
+    }
+  })
   scope.setValidatorCompiler(({ schema }) => ajv.compile(schema))
+  scope.addHook('preValidation', async (request) => {
+    const body = request.body
+    if (body !== null && typeof body === 'object' && Object.keys(body).length > MAX_PARAMETERS) {
+      throw new InvalidRequestError(`More than ${MAX_PARAMETERS} parameters`)
+    }
+  })
   scope.setErrorHandler(sendOAuthError)
   scope.addHook('onSend', async (_request, reply) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
@@ -69,6 +83,8 @@ function sendOAuthError (error: FastifyError, request: FastifyRequest, reply: Fa
     request.log.error({ err: error }, 'token endpoint failed')
   }
   if (error.code === 'FTI_METHOD_NOT_ALLOWED') reply.header('allow', 'POST')
+  const retryAfter = (error as { retryAfter?: unknown }).retryAfter
+  if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter))
   if (error.code === 'FTI_INVALID_CLIENT') {
     request.log.warn({ ip: request.ip }, 'client authentication failed')
     reply.header('www-authenticate', 'Basic realm="token", charset="UTF-8"')
@@ -85,6 +101,9 @@ function describe (error: FastifyError): { status: number, body: object } {
     return { status: 400, body: oauthBody('invalid_request', describeValidation(error)) }
   }
   const status = error.statusCode ?? 500
+  if (status === 429) {
+    return { status, body: oauthBody('invalid_request', error.message) }
+  }
   if (status === 413) {
     return { status, body: oauthBody('invalid_request', 'The request body is too large') }
   }

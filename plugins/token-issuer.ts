@@ -1,6 +1,9 @@
+import rateLimit from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
+import { RateLimitedError } from '../src/errors.js'
 import { issueTokens, type GrantContext, type TokenResponse } from '../src/grants.js'
+import { LoginLockout } from '../src/lockout.js'
 import { resolveOptions, type TokenIssuerOptions } from '../src/options.js'
 import { PasswordVerifier } from '../src/passwords.js'
 import healthRoutes from '../routes/health.js'
@@ -60,7 +63,8 @@ async function tokenIssuer (
     ...(options.verifyCredentials === undefined
       ? {}
       : { verifyCredentials: options.verifyCredentials }),
-    ...(options.claims === undefined ? {} : { claims: options.claims })
+    ...(options.claims === undefined ? {} : { claims: options.claims }),
+    ...(options.lockout === false ? {} : { lockout: new LoginLockout(options.lockout) })
   }
   fastify.decorate('issueAccessToken', async (
     subject: string, issue: IssueAccessTokenOptions = {}
@@ -86,8 +90,20 @@ async function tokenIssuer (
     routes.addHook('onRoute', (route) => {
       route.config = { ...route.config, [PUBLIC_ROUTE]: true }
     })
-    await routes.register(tokenRoutes, { grants })
-    await routes.register(revocationRoutes, { store })
+    await routes.register(async (oauth) => {
+      const limit = options.rateLimit
+      if (limit !== false) {
+        await oauth.register(rateLimit, {
+          max: limit.max,
+          timeWindow: limit.window * 1000,
+          keyGenerator: (request) => request.ip,
+          errorResponseBuilder: (_request, context) =>
+            new RateLimitedError(`Too many requests; retry in ${context.after}`)
+        })
+      }
+      await oauth.register(tokenRoutes, { grants })
+      await oauth.register(revocationRoutes, { store })
+    })
     await routes.register(jwksRoutes)
     await routes.register(metadataRoutes, { issuer: options.issuer, store })
     await routes.register(healthRoutes, { store })

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import configPlugin, { type ConfigPluginOptions } from '../plugins/config.js'
 import documentation from '../plugins/documentation.js'
+import security from '../plugins/security.js'
 import tokenIssuer from '../plugins/token-issuer.js'
 import { bootstrapFirstUser } from './bootstrap.js'
 
@@ -15,6 +16,12 @@ async function app (fastify: FastifyInstance, options: AppOptions) {
   await fastify.register(configPlugin, options)
   const { settings } = fastify
 
+  await fastify.register(security, { corsOrigins: settings.corsOrigins })
+  // Fastify's own 404 quotes the URL, query string included, in its answer and its log line.
+  fastify.setNotFoundHandler(async (request, reply) => {
+    request.log.info({ method: request.method, path: request.url.split('?')[0] }, 'no such route')
+    return await reply.code(404).send({ error: 'not_found', error_description: 'No such route' })
+  })
   await fastify.register(documentation)
   await fastify.register(tokenIssuer, {
     databaseUrl: settings.databaseUrl,
@@ -27,7 +34,12 @@ async function app (fastify: FastifyInstance, options: AppOptions) {
     refreshTokens: settings.refreshTokens,
     refreshTokenTtl: settings.refresh.ttl,
     refreshFamilyTtl: settings.refresh.familyTtl,
-    refreshGracePeriod: settings.refresh.gracePeriod
+    refreshGracePeriod: settings.refresh.gracePeriod,
+    rateLimit: settings.rateLimit,
+    lockout: settings.lockout,
+    ...(settings.keyEncryptionSecret === undefined
+      ? {}
+      : { keyEncryptionSecret: settings.keyEncryptionSecret })
   })
   fastify.addHook('onReady', async () => {
     await bootstrapFirstUser({

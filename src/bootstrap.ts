@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
 import { addUser } from './accounts.js'
+import { ConfigError } from './errors.js'
 import type { UserStore } from './store/users.js'
 
 export const INITIAL_PASSWORD_FILE = 'initial-admin-password'
@@ -20,7 +21,12 @@ export interface BootstrapOptions {
  * one, or `admin` with a random password written to a file only the owner can read.
  */
 export async function bootstrapFirstUser (options: BootstrapOptions): Promise<void> {
-  if (await options.users.count() > 0) return
+  if (await options.users.count() > 0) {
+    if (options.user !== undefined) {
+      options.log.info('BOOTSTRAP_USERNAME is ignored: the store already has users')
+    }
+    return
+  }
 
   if (options.user !== undefined) {
     const user = await addUser(options.users, options.user.username, options.user.password)
@@ -28,16 +34,28 @@ export async function bootstrapFirstUser (options: BootstrapOptions): Promise<vo
     return
   }
 
+  // The file is written first: an admin whose password could not be saved would be locked out.
   const password = randomBytes(18).toString('base64url')
-  const admin = await addUser(options.users, 'admin', password).catch(() => undefined)
-  // Another replica sharing the store may have created it first.
-  if (admin === undefined) return
-
   const file = join(options.dataDir, INITIAL_PASSWORD_FILE)
-  await mkdir(options.dataDir, { recursive: true, mode: 0o700 })
-  // Removed first so the new file is created owner-only, whatever an old one's mode was.
-  await rm(file, { force: true })
-  await writeFile(file, `${password}\n`, { mode: 0o600, flag: 'wx' })
+  await writePrivateFile(file, `${password}\n`)
+  const admin = await addUser(options.users, 'admin', password).catch(() => undefined)
+  if (admin === undefined) {
+    // Another replica sharing the store created it first; its file is the one that counts.
+    await rm(file, { force: true })
+    return
+  }
   options.log.warn({ username: 'admin', passwordFile: file },
     'created user admin; its password is in the file named here (delete it once changed)')
+}
+
+async function writePrivateFile (file: string, content: string): Promise<void> {
+  try {
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 })
+    // Removed first so the new file is created owner-only, whatever an old one's mode was.
+    await rm(file, { force: true })
+    await writeFile(file, content, { mode: 0o600, flag: 'wx' })
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? 'error'
+    throw new ConfigError(`DATA_DIR: cannot write ${file} (${code})`)
+  }
 }

@@ -80,9 +80,14 @@ export async function runCli (argv: string[], io: CliIo): Promise<number> {
     io.stdout.write(parsed.values.json === true ? `${JSON.stringify(output.json)}\n` : output.text)
     return 0
   } catch (error) {
-    io.stderr.write(`token-issuer: ${(error as Error).message}\n`)
-    if (error instanceof UsageError) io.stderr.write(`\n${USAGE}`)
-    return error instanceof UsageError ? 2 : 1
+    const message = (error as Error).message
+    const usage = error instanceof UsageError
+    if (parsed.values.json === true) {
+      io.stderr.write(`${JSON.stringify({ error: usage ? 'usage' : 'failed', message })}\n`)
+    } else {
+      io.stderr.write(`token-issuer: ${message}\n${usage ? `\n${USAGE}` : ''}`)
+    }
+    return usage ? 2 : 1
   } finally {
     await fastify.close()
   }
@@ -105,20 +110,27 @@ async function dispatch (
 ): Promise<Output> {
   const store = fastify.tokenStore
   const [group, command, name, ...rest] = words
-  if (rest.length > 0) throw new UsageError(`Unexpected argument: ${rest[0]}`)
+  // Never quote extra words back: someone may have typed a password there.
+  if (rest.length > 0) {
+    throw new UsageError('Too many arguments (passwords are read from a prompt or standard input)')
+  }
+  const none = (output: () => Promise<Output>) => {
+    if (name !== undefined) throw new UsageError(`${group} ${command} takes no argument`)
+    return output()
+  }
 
   switch (`${group} ${command ?? ''}`.trim()) {
     case 'users add': return await usersAdd(store, argument(name), io)
-    case 'users list': return await usersList(store)
+    case 'users list': return await none(async () => await usersList(store))
     case 'users passwd': return await usersPasswd(store, argument(name), io)
     case 'users disable': return await usersSetDisabled(store, argument(name), true)
     case 'users enable': return await usersSetDisabled(store, argument(name), false)
     case 'users remove': return await usersRemove(store, argument(name))
     case 'clients add': return await clientsAdd(store, argument(name, 'client id'), flags)
-    case 'clients list': return await clientsList(store)
+    case 'clients list': return await none(async () => await clientsList(store))
     case 'clients rotate-secret': return await clientsRotate(store, argument(name, 'client id'))
     case 'clients remove': return await clientsRemove(store, argument(name, 'client id'))
-    case 'keys list': return await keysList(store)
+    case 'keys list': return await none(async () => await keysList(store))
     case 'migrate': return { text: 'The database schema is up to date\n', json: { migrated: true } }
     default: throw new UsageError(`Unknown command: ${words.join(' ')}`)
   }

@@ -1,7 +1,11 @@
+import { isIP } from 'node:net'
+import proxyAddr from '@fastify/proxy-addr'
 import { resolve } from 'node:path'
 import { parse as parseDuration } from '@lukeed/ms'
 import { ConfigError } from './errors.js'
 import { checkNewPassword, checkNewUsername } from './credentials.js'
+import type { LockoutPolicy } from './lockout.js'
+import { LOG_LEVELS } from './logger.js'
 import type { RefreshPolicy } from './refresh.js'
 
 export const SIGNING_ALGORITHMS = ['ES256', 'EdDSA', 'RS256', 'HS256'] as const
@@ -13,12 +17,9 @@ export const envSchema = {
   required: [],
   properties: {
     HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
-    PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000 },
-    LOG_LEVEL: {
-      type: 'string',
-      enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
-      default: 'info'
-    },
+    // A string, so that 0x10 or 1e3 are refused rather than read as numbers.
+    PORT: { type: 'string', pattern: '^[0-9]{1,5}$', default: '3000' },
+    LOG_LEVEL: { type: 'string', enum: [...LOG_LEVELS], default: 'info' },
     DATA_DIR: { type: 'string', minLength: 1, default: './data' },
     DATABASE_URL: { type: 'string', minLength: 1 },
     ISSUER: { type: 'string', minLength: 1 },
@@ -32,14 +33,22 @@ export const envSchema = {
     REFRESH_TOKENS: { type: 'boolean', default: true },
     REFRESH_TOKEN_TTL: { type: 'string', minLength: 1, default: '14d' },
     REFRESH_FAMILY_TTL: { type: 'string', minLength: 1, default: '90d' },
-    REFRESH_GRACE_PERIOD: { type: 'string', minLength: 1, default: '5s' }
+    REFRESH_GRACE_PERIOD: { type: 'string', minLength: 1, default: '5s' },
+    TRUST_PROXY: { type: 'string', default: 'false' },
+    RATE_LIMIT_MAX: { type: 'integer', minimum: 0, default: 30 },
+    RATE_LIMIT_WINDOW: { type: 'string', minLength: 1, default: '1m' },
+    LOCKOUT_THRESHOLD: { type: 'integer', minimum: 0, default: 5 },
+    LOCKOUT_DURATION: { type: 'string', minLength: 1, default: '30s' },
+    LOCKOUT_MAX_DURATION: { type: 'string', minLength: 1, default: '15m' },
+    CORS_ORIGINS: { type: 'string', default: '' },
+    KEY_ENCRYPTION_SECRET: { type: 'string' }
   }
 } as const
 
 /** The environment after @fastify/env has applied defaults and types. */
 export interface Env {
   HOST: string
-  PORT: number
+  PORT: string
   LOG_LEVEL: string
   DATA_DIR: string
   DATABASE_URL?: string
@@ -55,6 +64,14 @@ export interface Env {
   REFRESH_TOKEN_TTL: string
   REFRESH_FAMILY_TTL: string
   REFRESH_GRACE_PERIOD: string
+  TRUST_PROXY: string
+  RATE_LIMIT_MAX: number
+  RATE_LIMIT_WINDOW: string
+  LOCKOUT_THRESHOLD: number
+  LOCKOUT_DURATION: string
+  LOCKOUT_MAX_DURATION: string
+  CORS_ORIGINS: string
+  KEY_ENCRYPTION_SECRET?: string
 }
 
 /** Everything the service runs on, checked and resolved. */
@@ -77,6 +94,16 @@ export interface Settings {
   /** Whether the password grant issues refresh tokens. */
   refreshTokens: boolean
   refresh: RefreshPolicy
+  /** Which proxies' X-Forwarded-For to believe: false, true (all), a hop count, or addresses. */
+  trustProxy: boolean | number | string[]
+  /** Requests per window and client address on the OAuth endpoints; false when off. */
+  rateLimit: { max: number, window: number } | false
+  /** Failed logins per username before it is locked; false when off. */
+  lockout: LockoutPolicy | false
+  /** Origins allowed by CORS; empty: CORS off. */
+  corsOrigins: string[]
+  /** Encrypts private signing keys at rest when set. */
+  keyEncryptionSecret?: Buffer
 }
 
 const MIN_TTL_SECONDS = 1
@@ -85,15 +112,21 @@ export const MAX_FAMILY_SECONDS = 3 * MAX_TTL_SECONDS
 export const MAX_GRACE_SECONDS = 300
 /** RFC 7518 §3.2: an HMAC key at least as long as the hash output. */
 export const MIN_HS256_SECRET_BYTES = 32
+const MIN_DISTINCT_SECRET_BYTES = 8
 
 /** Checks what a JSON schema cannot and fills the derived defaults. Throws a ConfigError. */
 export function resolveSettings (env: Env): Settings {
   const dataDir = resolve(env.DATA_DIR)
-  const issuer = checkIssuer('ISSUER', env.ISSUER ?? `http://localhost:${env.PORT}`)
+  const port = Number(env.PORT)
+  if (port > 65535) throw new ConfigError('PORT must be at most 65535')
+  if (port === 0 && env.ISSUER === undefined) {
+    throw new ConfigError('ISSUER is required with PORT=0: the port is only known after start')
+  }
+  const issuer = checkIssuer('ISSUER', env.ISSUER ?? `http://localhost:${port}`)
 
   return {
     host: env.HOST,
-    port: env.PORT,
+    port,
     logLevel: env.LOG_LEVEL,
     dataDir,
     databaseUrl: env.DATABASE_URL ?? `sqlite:${resolve(dataDir, 'token-issuer.db')}`,
@@ -112,16 +145,99 @@ export function resolveSettings (env: Env): Settings {
         { max: MAX_FAMILY_SECONDS }),
       gracePeriod: parseTtl('REFRESH_GRACE_PERIOD', env.REFRESH_GRACE_PERIOD,
         { min: 0, max: MAX_GRACE_SECONDS })
+    },
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    rateLimit: env.RATE_LIMIT_MAX === 0
+      ? false
+      : { max: env.RATE_LIMIT_MAX, window: parseTtl('RATE_LIMIT_WINDOW', env.RATE_LIMIT_WINDOW) },
+    lockout: env.LOCKOUT_THRESHOLD === 0
+      ? false
+      : {
+          threshold: env.LOCKOUT_THRESHOLD,
+          duration: parseTtl('LOCKOUT_DURATION', env.LOCKOUT_DURATION),
+          maxDuration: parseTtl('LOCKOUT_MAX_DURATION', env.LOCKOUT_MAX_DURATION)
+        },
+    corsOrigins: parseOrigins(env.CORS_ORIGINS),
+    ...(env.KEY_ENCRYPTION_SECRET === undefined || env.KEY_ENCRYPTION_SECRET === ''
+      ? {}
+      : {
+          keyEncryptionSecret: checkKeyEncryptionSecret('KEY_ENCRYPTION_SECRET',
+            env.KEY_ENCRYPTION_SECRET)
+        })
+  }
+}
+
+/**
+ * TRUST_PROXY: `false` (default: the client address is the peer), `true` (trust every proxy),
+ * a number of proxy hops, or a comma-separated list of proxy addresses or CIDR ranges.
+ */
+export function parseTrustProxy (value: string): boolean | number | string[] {
+  const text = value.trim()
+  if (text === '' || text === 'false') return false
+  if (text === 'true') return true
+  if (/^\d+$/.test(text)) return Number(text)
+
+  const entries = text.split(',').map((entry) => entry.trim())
+  for (const entry of entries) {
+    const [address, bits, ...rest] = entry.split('/')
+    const prefix = bits === undefined ? undefined : Number(bits)
+    const named = ['loopback', 'linklocal', 'uniquelocal'].includes(entry)
+    const valid = named || (isIP(address ?? '') !== 0 && rest.length === 0 &&
+      (prefix === undefined || (Number.isInteger(prefix) && prefix >= 0 && prefix <= 128)))
+    if (!valid) {
+      throw new ConfigError('TRUST_PROXY must be true, false, a hop count, or a comma-separated ' +
+        `list of addresses and CIDR ranges (not ${JSON.stringify(entry.slice(0, 40))})`)
     }
   }
+  return entries
+}
+
+/**
+ * The function Fastify asks whether to believe the proxy at `address`, `hop` steps from us.
+ * The server is created before the configuration is read, so it asks through this.
+ */
+export function trustProxyFunction (setting: boolean | number | string[]) {
+  if (typeof setting === 'boolean') return () => setting
+  if (typeof setting === 'number') return (_address: string, hop: number) => hop < setting
+  return proxyAddr.compile(setting)
+}
+
+/** CORS_ORIGINS: comma-separated origins such as https://app.example.com; never `*`. */
+export function parseOrigins (value: string): string[] {
+  const origins = value.split(',').map((origin) => origin.trim()).filter((origin) => origin !== '')
+  for (const origin of origins) {
+    let url: URL | undefined
+    try {
+      url = new URL(origin)
+    } catch {}
+    if (url === undefined || !['http:', 'https:'].includes(url.protocol) || url.origin !== origin) {
+      throw new ConfigError('CORS_ORIGINS must list origins like https://app.example.com ' +
+        `(scheme, host and port only), not ${JSON.stringify(origin.slice(0, 60))}`)
+    }
+  }
+  return origins
+}
+
+export const MIN_KEY_ENCRYPTION_SECRET_BYTES = 32
+
+export function checkKeyEncryptionSecret (name: string, secret: string | Buffer): Buffer {
+  const bytes = Buffer.isBuffer(secret) ? secret : Buffer.from(secret, 'utf8')
+  if (bytes.length < MIN_KEY_ENCRYPTION_SECRET_BYTES) {
+    throw new ConfigError(`${name} must be at least ${MIN_KEY_ENCRYPTION_SECRET_BYTES} bytes ` +
+      `(got ${bytes.length}); openssl rand -base64 32 makes one`)
+  }
+  return bytes
 }
 
 /** A duration as seconds: `900`, `15m`, `12h`, `1d` (or a number of seconds). */
 export function parseTtl (
   name: string, input: string | number, { min = MIN_TTL_SECONDS, max = MAX_TTL_SECONDS } = {}
 ): number {
-  const value = String(input)
-  const milliseconds = /^\d+$/.test(value) ? Number(value) * 1000 : parseDuration(value)
+  const value = String(input).trim()
+  // A bare number is seconds; anything else needs a unit (a bare 9000.0 would read as ms).
+  const milliseconds = /^\d+$/.test(value)
+    ? Number(value) * 1000
+    : /[a-z]$/i.test(value) ? parseDuration(value) : undefined
   const seconds = milliseconds === undefined ? NaN : milliseconds / 1000
   // @lukeed/ms reads "0" and "0s" as no value at all.
   const zero = /^0+[a-z ]*$/i.test(value)
@@ -178,6 +294,11 @@ export function checkSecret (name: string, secret: string | Buffer | undefined):
       `${name} must be at least ${MIN_HS256_SECRET_BYTES} bytes for HS256 (got ${bytes.length})`
     )
   }
+  // Spaces or one repeated character make the right length and no secret at all.
+  if (new Set(bytes).size < MIN_DISTINCT_SECRET_BYTES) {
+    throw new ConfigError(`${name} looks like a placeholder: use a random secret ` +
+      '(openssl rand -base64 48)')
+  }
   // A PEM block here is a key pasted into the wrong variable (RFC 8725 §3.1: never guess the alg).
   if (bytes.toString('utf8').includes('-----BEGIN')) {
     throw new ConfigError(`${name} looks like a PEM key; HS256 needs a random shared secret`)
@@ -218,6 +339,10 @@ export function describeEnvError (error: Error & { errors?: Array<Record<string,
 
   const name = first.params?.missingProperty ?? String(first.instancePath ?? '').replace(/^\//, '')
   const allowed = first.params?.allowedValues as string[] | undefined
-  const detail = allowed === undefined ? first.message : `must be one of ${allowed.join(', ')}`
+  const detail = allowed !== undefined
+    ? `must be one of ${allowed.join(', ')}`
+    : first.keyword === 'pattern' && name === 'PORT'
+      ? 'must be a whole number from 0 to 65535'
+      : first.message
   return `${name} ${detail}`
 }

@@ -6,11 +6,14 @@ export const MAX_PASSWORD_BYTES = 1024
 export const MIN_PASSWORD_LENGTH = 8
 export const MAX_USERNAME_LENGTH = 128
 
-// RFC 8265 §3.4 (UsernameCaseMapped): no spaces and no control characters in a username.
-const usernameRefused = /[\p{Cc}\p{Cf}\p{Z}]/u
+// RFC 8265 §3.4 (UsernameCaseMapped): no spaces and no control characters in a username, and
+// no lone surrogates anywhere (UTF-8 would turn each into U+FFFD, so two inputs would meet).
+const usernameRefused = /[\p{Cc}\p{Cf}\p{Z}\p{Cs}]/u
+// RFC 8265 §3.3.1: fullwidth and halfwidth forms map to their ordinary counterparts.
+const widthForms = /[\uff01-\uffef]/gu
 // RFC 8265 §4.2 (OpaqueString): non-ASCII spaces become U+0020; control characters are refused.
 const nonAsciiSpace = /[\p{Zs}]/gu
-const passwordRefused = /\p{Cc}/u
+const passwordRefused = /[\p{Cc}\p{Cs}]/u
 
 /**
  * The canonical form of a username (RFC 8265 §3.3: case-mapped, then NFC), or undefined when the
@@ -18,7 +21,9 @@ const passwordRefused = /\p{Cc}/u
  * so `Alice`, `ALICE` and a decomposed `Ålice` all meet the same row.
  */
 export function normaliseUsername (raw: string): string | undefined {
-  const username = raw.toLowerCase().normalize('NFC')
+  const username = raw.replace(widthForms, (form) => form.normalize('NFKC'))
+    .toLowerCase()
+    .normalize('NFC')
   if (username.length === 0 || username.length > MAX_USERNAME_LENGTH) return undefined
   if (usernameRefused.test(username)) return undefined
   return username
@@ -27,6 +32,11 @@ export function normaliseUsername (raw: string): string | undefined {
 /** The form of a password that is hashed and verified (RFC 8265 §4.2). */
 export function normalisePassword (raw: string): string {
   return raw.replace(nonAsciiSpace, ' ').normalize('NFC')
+}
+
+/** True when a string holds a lone surrogate: it has no UTF-8 form of its own. */
+export function malformedUnicode (raw: string): boolean {
+  return /\p{Cs}/u.test(raw)
 }
 
 export function passwordTooLong (raw: string): boolean {
@@ -57,7 +67,9 @@ export function checkNewPassword (raw: string): string {
     )
   }
   if (passwordRefused.test(password)) {
-    throw new CredentialPolicyError('A password must not contain control characters')
+    throw new CredentialPolicyError(
+      'A password must not contain control characters or malformed Unicode'
+    )
   }
   return password
 }

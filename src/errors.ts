@@ -14,6 +14,10 @@ export const MethodNotAllowedError = createError('FTI_METHOD_NOT_ALLOWED', '%s',
 export const InvalidClientError = createError('FTI_INVALID_CLIENT', '%s', 401)
 export const UnauthorizedClientError = createError('FTI_UNAUTHORIZED_CLIENT', '%s', 400)
 export const InvalidScopeError = createError('FTI_INVALID_SCOPE', '%s', 400)
+/** Too many requests from one address: 429 with Retry-After. */
+export const RateLimitedError = createError('FTI_RATE_LIMITED', '%s', 429)
+/** Too many failed logins for one username; carries `retryAfter` in seconds. */
+export const LoginLockedError = createError('FTI_LOGIN_LOCKED', '%s', 400)
 
 /** An access token that does not verify, has expired, or was revoked. */
 export const InvalidTokenError = createError('FTI_INVALID_TOKEN', '%s', 401)
@@ -34,6 +38,9 @@ const oauthCodes: Readonly<Record<string, string>> = Object.freeze({
   FTI_INVALID_CLIENT: 'invalid_client',
   FTI_UNAUTHORIZED_CLIENT: 'unauthorized_client',
   FTI_INVALID_SCOPE: 'invalid_scope',
+  // RFC 6749 has no code for either: the status (429) or the description says what happened.
+  FTI_RATE_LIMITED: 'invalid_request',
+  FTI_LOGIN_LOCKED: 'invalid_grant',
   FTI_METHOD_NOT_ALLOWED: 'invalid_request'
 })
 

@@ -1,10 +1,13 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { authenticateUser } from './accounts.js'
 import { parseScope } from './clients.js'
-import { MAX_PASSWORD_BYTES, passwordTooLong } from './credentials.js'
+import {
+  MAX_PASSWORD_BYTES, MAX_USERNAME_LENGTH, malformedUnicode, normaliseUsername, passwordTooLong
+} from './credentials.js'
+import type { LoginLockout } from './lockout.js'
 import type { ClaimsHook, VerifyCredentials } from './options.js'
 import {
-  InvalidClientError, InvalidGrantError, InvalidRequestError, InvalidScopeError,
+  InvalidClientError, InvalidGrantError, InvalidRequestError, InvalidScopeError, LoginLockedError,
   UnauthorizedClientError, UnsupportedGrantTypeError
 } from './errors.js'
 import type { PasswordVerifier } from './passwords.js'
@@ -34,6 +37,7 @@ export interface GrantContext {
   refresh: RefreshPolicy
   verifyCredentials?: VerifyCredentials
   claims?: ClaimsHook
+  lockout?: LoginLockout
   log: FastifyBaseLogger
 }
 
@@ -51,6 +55,7 @@ const REGISTERED_CLAIMS = new Set(
 
 /** One answer for every failed login: it must not tell which part was wrong (RFC 6749 §5.2). */
 export const LOGIN_FAILED = 'The username or password is incorrect'
+export const LOGIN_LOCKED = 'Too many failed logins for this username; try again later'
 
 export const SUPPORTED_GRANTS = ['password', 'client_credentials', 'refresh_token'] as const
 
@@ -69,8 +74,9 @@ export function grantTypeOf (params: TokenParameters, isJson: boolean): string {
     throw new InvalidRequestError('Missing required parameter: grant_type')
   }
   if (!(SUPPORTED_GRANTS as readonly string[]).includes(grantType)) {
-    const name = JSON.stringify(grantType)
-    throw new UnsupportedGrantTypeError(`The grant type ${name} is not supported`)
+    // RFC 6749 §5.2: error_description is printable ASCII without quotes or backslashes.
+    const echo = /^[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}$/.test(grantType) ? ` ${grantType}` : ''
+    throw new UnsupportedGrantTypeError(`The grant type${echo} is not supported`)
   }
   return grantType
 }
@@ -105,13 +111,30 @@ async function passwordGrant (context: GrantContext, grant: GrantRequest) {
       `The password parameter is longer than ${MAX_PASSWORD_BYTES} bytes`
     )
   }
+  if (malformedUnicode(username) || malformedUnicode(password)) {
+    throw new InvalidRequestError('The username and password must be well-formed Unicode')
+  }
+  if ([...username].length > MAX_USERNAME_LENGTH) {
+    throw new InvalidRequestError(`The username parameter is longer than ${MAX_USERNAME_LENGTH}`)
+  }
   const scope = grantedScope(client, parseScope(params.scope))
+  const ip = grant.request.ip
+  // Unknown usernames are counted alike, so a lock says nothing about whether an account exists.
+  const lockKey = normaliseUsername(username) ?? username
+  const lockedFor = context.lockout?.lockedFor(lockKey) ?? 0
+  if (lockedFor > 0) {
+    context.log.warn({ username, ip, retryAfter: lockedFor }, 'login refused: username locked')
+    throw Object.assign(new LoginLockedError(LOGIN_LOCKED), { retryAfter: lockedFor })
+  }
 
   const owner = await resourceOwner(context, username, password, grant.request)
   if (owner === undefined) {
-    context.log.warn({ username, clientId: client?.id }, 'login failed')
+    const locks = context.lockout?.fail(lockKey) ?? 0
+    const lock = locks > 0 ? { lockedFor: locks } : {}
+    context.log.warn({ username, ip, clientId: client?.id, ...lock }, 'login failed')
     throw new InvalidGrantError(LOGIN_FAILED)
   }
+  context.lockout?.succeed(lockKey)
 
   const refreshable = client === undefined || client.grantTypes.includes('refresh_token')
   return await issueTokens(context, {

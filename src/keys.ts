@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto'
 import { promisify } from 'node:util'
 import type { SigningAlgorithm } from './config.js'
+import { isSealed, openPrivateKey, sealPrivateKey } from './key-encryption.js'
 import type { SigningKeyStore, StoredSigningKey } from './store/signing-keys.js'
 
 const generate = promisify(generateKeyPair)
@@ -38,32 +39,49 @@ export interface KeySet {
 
 /**
  * Loads the key that signs with `algorithm`, generating and storing one on first start, so a
- * restart keeps signing with (and publishing) the same key.
+ * restart keeps signing with (and publishing) the same key. With a key-encryption secret, private
+ * keys are stored sealed, and keys stored in clear before are sealed now.
  */
 export async function loadKeySet (
-  store: SigningKeyStore, algorithm: SigningAlgorithm, secret?: Buffer
+  store: SigningKeyStore, algorithm: SigningAlgorithm, secret?: Buffer, keyEncryptionSecret?: Buffer
 ): Promise<KeySet> {
   if (algorithm === 'HS256') {
     if (secret === undefined) throw new TypeError('HS256 needs a secret')
     return { active: hmacKey(secret), published: [] }
   }
 
-  const stored = await store.newest(algorithm) ?? await createKey(store, algorithm)
-  const published = (await store.list()).map((key) => key.publicJwk as unknown as PublicJwk)
-  return { active: activeKeyFrom(stored), published }
+  const stored = await store.newest(algorithm) ??
+    await createKey(store, algorithm, keyEncryptionSecret)
+  const all = await store.list()
+  if (keyEncryptionSecret !== undefined) await sealStoredKeys(store, all, keyEncryptionSecret)
+
+  const pem = await openPrivateKey(stored.privateKeyPem, keyEncryptionSecret)
+  const published = all.map((key) => key.publicJwk as unknown as PublicJwk)
+  return { active: activeKeyFrom({ ...stored, privateKeyPem: pem }), published }
+}
+
+async function sealStoredKeys (
+  store: SigningKeyStore, keys: StoredSigningKey[], keyEncryptionSecret: Buffer
+): Promise<void> {
+  for (const key of keys.filter((key) => !isSealed(key.privateKeyPem))) {
+    await store.setPrivateKey(key.kid, await sealPrivateKey(key.privateKeyPem, keyEncryptionSecret))
+  }
 }
 
 async function createKey (
-  store: SigningKeyStore, algorithm: AsymmetricAlgorithm
+  store: SigningKeyStore, algorithm: AsymmetricAlgorithm, keyEncryptionSecret?: Buffer
 ): Promise<StoredSigningKey> {
   const { privateKey, publicKey } = await generateFor(algorithm)
   const publicJwk = publicJwkOf(publicKey, algorithm)
 
+  const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
   const key: StoredSigningKey = {
     kid: publicJwk.kid,
     algorithm,
     publicJwk: { ...publicJwk },
-    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    privateKeyPem: keyEncryptionSecret === undefined
+      ? pem
+      : await sealPrivateKey(pem, keyEncryptionSecret),
     createdAt: new Date().toISOString()
   }
   await store.insert(key)

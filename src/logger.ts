@@ -1,4 +1,7 @@
 import type { FastifyServerOptions, FastifyRequest } from 'fastify'
+import pretty from 'pino-pretty'
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 /**
  * Paths removed from every log line. Tokens, passwords and secrets never reach the logs, even
@@ -19,8 +22,15 @@ export const REDACTED_PATHS = [
   '*.secret'
 ]
 
-/** JSON lines by default; pino-pretty when a person is watching the terminal. */
-export function loggerOptions (level: string, pretty = process.stdout.isTTY === true) {
+/**
+ * JSON lines by default; pino-pretty when a person is watching the terminal. Pretty output is
+ * written from this thread, so a terminal that goes away ends the process (EIO on write) instead
+ * of leaving a logging worker spinning.
+ */
+export function loggerOptions (level: string, terminal = process.stdout.isTTY === true) {
+  if (terminal) {
+    process.stdout.on('error', () => { process.exit(0) })
+  }
   return {
     level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
@@ -33,6 +43,6 @@ export function loggerOptions (level: string, pretty = process.stdout.isTTY === 
         remoteAddress: request.ip
       })
     },
-    ...(pretty ? { transport: { target: 'pino-pretty', options: { colorize: true } } } : {})
+    ...(terminal ? { stream: pretty({ colorize: true, destination: process.stdout }) } : {})
   } satisfies FastifyServerOptions['logger']
 }

@@ -1,8 +1,9 @@
 import type { FastifyRequest } from 'fastify'
 import {
-  MAX_FAMILY_SECONDS, MAX_GRACE_SECONDS, SIGNING_ALGORITHMS, checkIssuer, checkSecret, parseTtl,
-  type SigningAlgorithm
+  MAX_FAMILY_SECONDS, MAX_GRACE_SECONDS, SIGNING_ALGORITHMS, checkIssuer, checkKeyEncryptionSecret,
+  checkSecret, parseTtl, type SigningAlgorithm
 } from './config.js'
+import type { LockoutPolicy } from './lockout.js'
 import { ConfigError } from './errors.js'
 import type { RefreshPolicy } from './refresh.js'
 
@@ -67,6 +68,18 @@ export interface TokenIssuerOptions {
   verifyCredentials?: VerifyCredentials
   /** Custom claims for every access token. */
   claims?: ClaimsHook
+  /**
+   * Requests per window (seconds or a duration) and client address on `/token`, `/revoke` and
+   * `/introspect` (default 30 per 1m); false turns it off.
+   */
+  rateLimit?: { max: number, window: number | string } | false
+  /**
+   * Failed logins for one username before it is locked for `duration`, doubled by each further
+   * failure up to `maxDuration` (default 5, 30s, 15m); false turns it off.
+   */
+  lockout?: { threshold: number, duration: number | string, maxDuration: number | string } | false
+  /** Encrypts private signing keys at rest (AES-256-GCM); at least 32 bytes. */
+  keyEncryptionSecret?: string | Buffer
 }
 
 /** The options after checks and defaults. */
@@ -84,6 +97,9 @@ export interface ResolvedOptions {
   realm: string
   verifyCredentials?: VerifyCredentials
   claims?: ClaimsHook
+  rateLimit: { max: number, window: number } | false
+  lockout: LockoutPolicy | false
+  keyEncryptionSecret?: Buffer
 }
 
 const NAME = 'tokenIssuer option'
@@ -122,7 +138,37 @@ export function resolveOptions (options: TokenIssuerOptions): ResolvedOptions {
     routes: flag('routes', options.routes, true),
     realm: realmOption(options.realm),
     ...functionOption('verifyCredentials', options.verifyCredentials),
-    ...functionOption('claims', options.claims)
+    ...functionOption('claims', options.claims),
+    rateLimit: rateLimitOption(options.rateLimit),
+    lockout: lockoutOption(options.lockout),
+    ...(options.keyEncryptionSecret === undefined
+      ? {}
+      : {
+          keyEncryptionSecret: checkKeyEncryptionSecret(`${NAME} keyEncryptionSecret`,
+            options.keyEncryptionSecret)
+        })
+  }
+}
+
+function rateLimitOption (value: TokenIssuerOptions['rateLimit']) {
+  if (value === false) return false
+  const { max = 30, window = '1m' } = value ?? {}
+  if (!Number.isInteger(max) || max < 1) {
+    throw new ConfigError(`${NAME} rateLimit.max must be a whole number of at least 1`)
+  }
+  return { max, window: parseTtl(`${NAME} rateLimit.window`, window) }
+}
+
+function lockoutOption (value: TokenIssuerOptions['lockout']): LockoutPolicy | false {
+  if (value === false) return false
+  const { threshold = 5, duration = '30s', maxDuration = '15m' } = value ?? {}
+  if (!Number.isInteger(threshold) || threshold < 1) {
+    throw new ConfigError(`${NAME} lockout.threshold must be a whole number of at least 1`)
+  }
+  return {
+    threshold,
+    duration: parseTtl(`${NAME} lockout.duration`, duration),
+    maxDuration: parseTtl(`${NAME} lockout.maxDuration`, maxDuration)
   }
 }
 

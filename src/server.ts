@@ -1,15 +1,32 @@
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import app from './app.js'
-import { loggerOptions } from './logger.js'
+import { trustProxyFunction } from './config.js'
+import { LOG_LEVELS, loggerOptions } from './logger.js'
 
 /** How long in-flight requests get to finish after SIGTERM or SIGINT. */
 const GRACE_MS = 10_000
+/** A token request is a few hundred bytes: a client that takes longer to send one is stalling. */
+const REQUEST_TIMEOUT_MS = 10_000
+
+/** The level to log at until the configuration is read (a bad LOG_LEVEL is reported then). */
+function bootLogLevel (): string {
+  const level = process.env.LOG_LEVEL ?? 'info'
+  return (LOG_LEVELS as readonly string[]).includes(level) ? level : 'info'
+}
+
+function fail (message: string): never {
+  process.stderr.write(`fastify-token-issuer: ${message}\n`)
+  process.exit(1)
+}
 
 async function start (): Promise<void> {
+  // TRUST_PROXY is only known once the configuration is read: until then, trust no proxy.
+  let trust: (address: string, hop: number) => boolean = () => false
   const fastify = Fastify({
-    logger: loggerOptions(process.env.LOG_LEVEL ?? 'info'),
-    trustProxy: false
+    logger: loggerOptions(bootLogLevel()),
+    trustProxy: (address, hop) => trust(address, hop),
+    requestTimeout: REQUEST_TIMEOUT_MS
   })
   try {
     await fastify.register(app)
@@ -17,25 +34,25 @@ async function start (): Promise<void> {
   } catch (error) {
     // A configuration mistake is the operator's to fix: the message, without a stack trace.
     const { code, message } = error as { code?: string, message: string }
-    const kind = code === 'FTI_CONFIG' ? 'configuration: ' : ''
-    process.stderr.write(`fastify-token-issuer: ${kind}${message}\n`)
     await fastify.close().catch(() => {})
-    process.exit(1)
+    fail(`${code === 'FTI_CONFIG' ? 'configuration: ' : ''}${message}`)
   }
 
   fastify.log.level = fastify.settings.logLevel
+  trust = trustProxyFunction(fastify.settings.trustProxy)
   closeWithGrace({ delay: GRACE_MS }, async ({ signal, err }) => {
     if (err !== undefined) fastify.log.error({ err }, 'closing after an uncaught error')
     else fastify.log.info({ signal }, 'closing')
     await fastify.close()
   })
 
+  const { host, port } = fastify.settings
   try {
-    await fastify.listen({ host: fastify.settings.host, port: fastify.settings.port })
+    await fastify.listen({ host, port })
   } catch (error) {
-    fastify.log.fatal({ err: error }, 'cannot listen')
-    await fastify.close()
-    process.exit(1)
+    await fastify.close().catch(() => {})
+    const { code } = error as { code?: string }
+    fail(`cannot listen on HOST=${host} PORT=${port}: ${code ?? (error as Error).message}`)
   }
 }
 

@@ -42,12 +42,19 @@ function dialectFor (databaseUrl: string) {
 function openSqlite (path: string): SQLite.Database {
   if (path === '') throw new ConfigError('DATABASE_URL names no SQLite file after sqlite:')
 
-  if (path !== ':memory:') createPrivateFile(path)
-  const database = new SQLite(path)
-  database.pragma('journal_mode = WAL')
-  database.pragma('busy_timeout = 5000')
-  database.pragma('foreign_keys = ON')
-  return database
+  try {
+    if (path !== ':memory:') createPrivateFile(path)
+    const database = new SQLite(path)
+    database.pragma('journal_mode = WAL')
+    database.pragma('busy_timeout = 5000')
+    database.pragma('foreign_keys = ON')
+    return database
+  } catch (error) {
+    const { code, message } = error as { code?: string, message: string }
+    const reason = code === undefined || code.startsWith('SQLITE') ? message : code
+    throw new ConfigError(`cannot open the SQLite file ${path} (${reason}); it is named by ` +
+      'DATABASE_URL, or lies in DATA_DIR by default')
+  }
 }
 
 /** The database holds password hashes and private keys: owner-only from the first byte. */

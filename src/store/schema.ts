@@ -16,7 +16,7 @@ export interface SigningKeysTable {
   algorithm: string
   /** The public key as a JWK (JSON text), exactly as published. */
   public_jwk: string
-  /** PKCS #8 PEM. Stored in clear: encryption at rest needs a key-encryption secret setting. */
+  /** PKCS #8 PEM, or sealed (`enc:v1:...`, see key-encryption.ts) with a key-encryption secret. */
   private_key: string
   created_at: string
 }

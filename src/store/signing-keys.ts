@@ -34,6 +34,13 @@ export class SigningKeyStore {
     return row === undefined ? undefined : toKey(row)
   }
 
+  /** Replaces the stored private key (to encrypt it at rest, say). */
+  async setPrivateKey (kid: string, privateKey: string): Promise<void> {
+    await this.#db.updateTable('signing_keys').set({ private_key: privateKey })
+      .where('kid', '=', kid)
+      .execute()
+  }
+
   async insert (key: StoredSigningKey): Promise<void> {
     await this.#db.insertInto('signing_keys').values({
       kid: key.kid,

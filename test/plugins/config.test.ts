@@ -3,6 +3,8 @@ import Fastify from 'fastify'
 import t from 'tap'
 import configPlugin from '../../plugins/config.js'
 
+const SECRET = 'q3Zr9vX2pL7mN4tB8wK1yH6cJ0sF5dGa'
+
 async function settingsFrom (env: Record<string, string>) {
   const fastify = Fastify()
   try {
@@ -29,7 +31,11 @@ t.test('an empty environment gives the laptop defaults', async (t) => {
     algorithm: 'ES256',
     passwordGrantWithoutClient: true,
     refreshTokens: true,
-    refresh: { ttl: 14 * 86400, familyTtl: 90 * 86400, gracePeriod: 5 }
+    refresh: { ttl: 14 * 86400, familyTtl: 90 * 86400, gracePeriod: 5 },
+    trustProxy: false,
+    rateLimit: { max: 30, window: 60 },
+    lockout: { threshold: 5, duration: 30, maxDuration: 900 },
+    corsOrigins: []
   })
 })
 
@@ -44,7 +50,7 @@ t.test('every variable is read', async (t) => {
     AUDIENCE: 'api',
     ACCESS_TOKEN_TTL: '1d',
     JWT_ALGORITHM: 'HS256',
-    JWT_SECRET: 'x'.repeat(32),
+    JWT_SECRET: SECRET,
     BOOTSTRAP_USERNAME: 'Root',
     BOOTSTRAP_PASSWORD: 'a long enough password',
     PASSWORD_GRANT_WITHOUT_CLIENT: 'false',
@@ -69,7 +75,7 @@ t.test('every variable is read', async (t) => {
     refreshTokens: false,
     refresh: { ttl: 3600, familyTtl: 172800, gracePeriod: 0 }
   })
-  t.same(settings.secret, Buffer.from('x'.repeat(32)))
+  t.same(settings.secret, Buffer.from(SECRET))
 })
 
 t.test('ACCESS_TOKEN_TTL takes seconds or a unit', async (t) => {
@@ -83,8 +89,8 @@ t.test('ACCESS_TOKEN_TTL takes seconds or a unit', async (t) => {
 
 t.test('a bad value stops the start with a message naming the variable', async (t) => {
   const cases: Array<[Record<string, string>, RegExp]> = [
-    [{ PORT: 'abc' }, /^PORT must be integer/],
-    [{ PORT: '70000' }, /^PORT must be <= 65535/],
+    [{ PORT: 'abc' }, /^PORT must be a whole number from 0 to 65535/],
+    [{ PORT: '70000' }, /^PORT must be at most 65535/],
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of fatal, error/],
     [{ JWT_ALGORITHM: 'HS512' }, /^JWT_ALGORITHM must be one of ES256, EdDSA, RS256, HS256/],
     [{ ACCESS_TOKEN_TTL: 'soon' }, /^ACCESS_TOKEN_TTL must be/],
@@ -100,6 +106,12 @@ t.test('a bad value stops the start with a message naming the variable', async (
     ],
     [{ JWT_ALGORITHM: 'HS256' }, /^JWT_SECRET is required/],
     [{ JWT_ALGORITHM: 'HS256', JWT_SECRET: 'short' }, /^JWT_SECRET must be at least 32 bytes/],
+    [{ JWT_ALGORITHM: 'HS256', JWT_SECRET: ' '.repeat(40) }, /^JWT_SECRET looks like a/],
+    [{ JWT_ALGORITHM: 'HS256', JWT_SECRET: 'ab'.repeat(20) }, /^JWT_SECRET looks like a/],
+    [{ PORT: '0x10' }, /^PORT must be a whole number/],
+    [{ PORT: '1e3' }, /^PORT must be a whole number/],
+    [{ PORT: '0' }, /^ISSUER is required with PORT=0/],
+    [{ ACCESS_TOKEN_TTL: '9000.0' }, /^ACCESS_TOKEN_TTL must be/],
     [{ JWT_SECRET: 'x'.repeat(40) }, /^JWT_SECRET is only used with JWT_ALGORITHM=HS256/],
     [{ BOOTSTRAP_USERNAME: 'root' }, /^BOOTSTRAP_PASSWORD is required/],
     [{ BOOTSTRAP_PASSWORD: 'a long enough password' }, /^BOOTSTRAP_USERNAME is required/],

@@ -12,7 +12,9 @@ function startServer (t: Test, env: Record<string, string>, files: Record<string
   const cwd = t.testdir(files)
   const child = spawn(process.execPath, ['--import', tsx, server], {
     cwd,
-    env: { PATH: process.env.PATH ?? '', DATA_DIR: cwd, PORT: '0', ...env },
+    env: {
+      PATH: process.env.PATH ?? '', DATA_DIR: cwd, PORT: '0', ISSUER: 'http://127.0.0.1', ...env
+    },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   t.teardown(() => { child.kill('SIGKILL') })
@@ -29,7 +31,7 @@ t.test(
   'a bad setting stops the process at boot: exit 1 and a message naming the variable',
   async (t) => {
     const cases: Array<[Record<string, string>, RegExp]> = [
-      [{ PORT: 'abc' }, /PORT must be integer/],
+      [{ PORT: 'abc' }, /PORT must be a whole number from 0 to 65535/],
       [{ JWT_ALGORITHM: 'HS256', JWT_SECRET: 'too short' }, /JWT_SECRET must be at least 32 bytes/]
     ]
 
