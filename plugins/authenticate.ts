@@ -41,7 +41,7 @@ export function bearerAuthenticator (verify: VerifyBearer, realm: string) {
     if (credential.kind === 'missing') {
       // RFC 6750 §3.1: a request without credentials gets the challenge and no error code.
       return await reply.code(401).header('www-authenticate', challenge())
-        .send({ error: 'unauthorized', error_description: 'A Bearer access token is required' })
+        .send({ error_description: 'A Bearer access token is required' })
     }
     if (credential.kind === 'malformed') {
       return await reply.code(400).header('www-authenticate', challenge('invalid_request'))

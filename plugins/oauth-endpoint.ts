@@ -82,6 +82,7 @@ function sendOAuthError (error: FastifyError, request: FastifyRequest, reply: Fa
   if (status >= 500) {
     request.log.error({ err: error }, 'token endpoint failed')
   }
+  if (status === 503) reply.header('retry-after', '1')
   if (error.code === 'FTI_METHOD_NOT_ALLOWED') reply.header('allow', 'POST')
   const retryAfter = (error as { retryAfter?: unknown }).retryAfter
   if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter))
@@ -99,6 +100,12 @@ function describe (error: FastifyError): { status: number, body: object } {
   }
   if (error.validation !== undefined) {
     return { status: 400, body: oauthBody('invalid_request', describeValidation(error)) }
+  }
+  if (error.code === 'SQLITE_BUSY' || error.code === 'SQLITE_LOCKED') {
+    return {
+      status: 503,
+      body: oauthBody('temporarily_unavailable', 'The store is busy; try again shortly')
+    }
   }
   const status = error.statusCode ?? 500
   if (status === 429) {

@@ -108,6 +108,21 @@ async function tokenIssuer (
     await routes.register(metadataRoutes, { issuer: options.issuer, store })
     await routes.register(healthRoutes, { store })
   }, { prefix })
+
+  // RFC 8414 §3: an issuer with a path has its metadata at /.well-known/...<path> on its host.
+  const issuerPath = new URL(options.issuer).pathname.replace(/\/+$/, '')
+  if (issuerPath !== '') {
+    await fastify.register(async (root) => {
+      root.addHook('onRoute', (route) => {
+        route.config = { ...route.config, [PUBLIC_ROUTE]: true }
+      })
+      await root.register(metadataRoutes, {
+        issuer: options.issuer,
+        store,
+        url: `/.well-known/oauth-authorization-server${issuerPath}`
+      })
+    })
+  }
 }
 
 export default fp(tokenIssuer, { name: 'fastify-token-issuer', fastify: '5.x' })

@@ -5,6 +5,8 @@ import type { Store } from '../src/store/index.js'
 export interface MetadataRouteOptions {
   issuer: string
   store: Store
+  /** Where to serve it (default: the RFC 8414 path under the plugin's prefix). */
+  url?: string
 }
 
 /** `GET /.well-known/oauth-authorization-server`: RFC 8414 metadata. */
@@ -29,7 +31,7 @@ export default async function metadataRoutes (
   }
 
   const strings = { type: 'array', items: { type: 'string' } }
-  fastify.get('/.well-known/oauth-authorization-server', {
+  fastify.get(options.url ?? '/.well-known/oauth-authorization-server', {
     schema: {
       tags: ['keys'],
       summary: 'Authorization server metadata (RFC 8414)',

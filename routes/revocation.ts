@@ -55,6 +55,7 @@ export default async function revocationRoutes (
       summary: 'Revoke a refresh token (its family) or an access token (RFC 7009)',
       description: '200 whether or not the token was known, so the answer tells nothing.',
       security: [{}, { clientBasic: [] }],
+      consumes: ['application/x-www-form-urlencoded', 'application/json'],
       body: bodySchema,
       response: { 200: { type: 'null', description: 'Done, or nothing to do' }, ...oauthErrors }
     }
@@ -73,6 +74,7 @@ export default async function revocationRoutes (
       tags: ['oauth'],
       summary: 'Introspect a token (RFC 7662), for clients with a secret',
       security: [{ clientBasic: [] }],
+      consumes: ['application/x-www-form-urlencoded', 'application/json'],
       body: bodySchema,
       response: { 200: introspection, ...oauthErrors }
     }

@@ -11,7 +11,7 @@ export const oauthError = {
     error: {
       type: 'string',
       enum: ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client',
-        'unsupported_grant_type', 'invalid_scope', 'server_error']
+        'unsupported_grant_type', 'invalid_scope', 'server_error', 'temporarily_unavailable']
     },
     error_description: string
   }
@@ -25,7 +25,9 @@ export const oauthErrors = {
     description: 'Client authentication failed: invalid_client, with WWW-Authenticate: Basic'
   },
   413: { ...oauthError, description: 'The body is over 16 KiB: invalid_request' },
-  500: { ...oauthError, description: 'server_error: a fault of ours, logged' }
+  429: { ...oauthError, description: 'Too many requests from this address, with Retry-After' },
+  500: { ...oauthError, description: 'server_error: a fault of ours, logged' },
+  503: { ...oauthError, description: 'temporarily_unavailable: the store is busy; Retry-After' }
 } as const
 
 export const tokenResponse = {

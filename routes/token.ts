@@ -45,6 +45,7 @@ export default async function tokenRoutes (fastify: FastifyInstance, options: To
       description: 'RFC 6749 §3.2. Clients authenticate with HTTP Basic (client_secret_basic) ' +
         'or client_id and client_secret in the body (client_secret_post).',
       security: [{}, { clientBasic: [] }],
+      consumes: ['application/x-www-form-urlencoded', 'application/json'],
       body: bodySchema,
       response: { 200: tokenResponse, ...oauthErrors }
     }

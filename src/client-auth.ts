@@ -46,8 +46,10 @@ export function clientCredentialsOf (
  * Other schemes (a Bearer token meant for another route) are not client credentials.
  */
 function basicCredentials (authorization: string | undefined): ClientCredentials | undefined {
-  const match = /^basic +(\S*) *$/i.exec(authorization ?? '')
-  if (match === null) return undefined
+  if (!/^basic(\s|$)/i.test(authorization ?? '')) return undefined
+  // A Basic header that does not parse is a failed authentication, never an absent one.
+  const match = /^basic +(\S+) *$/i.exec(authorization ?? '')
+  if (match === null) throw new InvalidClientError(CLIENT_AUTH_FAILED)
 
   const decoded = Buffer.from(match[1] as string, 'base64').toString('utf8')
   const colon = decoded.indexOf(':')

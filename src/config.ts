@@ -239,13 +239,16 @@ export function parseTtl (
     ? Number(value) * 1000
     : /[a-z]$/i.test(value) ? parseDuration(value) : undefined
   const seconds = milliseconds === undefined ? NaN : milliseconds / 1000
-  // @lukeed/ms reads "0" and "0s" as no value at all.
-  const zero = /^0+[a-z ]*$/i.test(value)
-
-  if (zero && min === 0) return 0
+  // @lukeed/ms reads "0" and "0s" as no value at all: check the unit on a 1 instead.
+  const zero = /^0+ *([a-z]*)$/i.exec(value)
+  const zeroUnit = zero?.[1] ?? ''
+  const knownUnit = zeroUnit === '' || parseDuration(`1${zeroUnit}`) !== undefined
+  if (zero !== null && min === 0 && knownUnit) {
+    return 0
+  }
   if (!Number.isInteger(seconds) || seconds < min || seconds > max) {
     throw new ConfigError(`${name} must be a whole number of seconds between ${human(min)} and ` +
-      `${human(max)}, such as 900, 15m or 1d`)
+      `${human(max)}: a number of seconds, or a number with a unit (s, m, h, d, w)`)
   }
   return seconds
 }

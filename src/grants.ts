@@ -48,7 +48,7 @@ export interface GrantRequest {
   request: FastifyRequest
 }
 
-/** Claims only the issuer sets: a claims hook cannot override them. */
+/** Claims only the issuer sets: neither a claims hook nor a host's user lookup can set them. */
 const REGISTERED_CLAIMS = new Set(
   ['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'client_id', 'scope']
 )
@@ -152,7 +152,7 @@ async function resourceOwner (
     if (typeof verified.subject !== 'string' || verified.subject === '') {
       throw new TypeError('verifyCredentials must return { subject } with a non-empty string')
     }
-    return { subject: verified.subject, userId: null, claims: verified.claims ?? {} }
+    return { subject: verified.subject, userId: null, claims: unregistered(verified.claims) }
   }
 
   const user = await authenticateUser(context.store.users, context.passwords, username, password)
@@ -255,7 +255,9 @@ function grantedScope (client: Client | undefined, requested: string[] | undefin
   }
   if (requested === undefined) return client.scopes
   const unknown = requested.filter((scope) => !client.scopes.includes(scope))
-  if (unknown.length > 0) throw new InvalidScopeError(`Scope not allowed: ${unknown.join(' ')}`)
+  if (unknown.length > 0) {
+    throw new InvalidScopeError(`Scope not allowed: ${unknown.join(' ').slice(0, 100)}`)
+  }
   return requested
 }
 
@@ -264,7 +266,9 @@ function narrowedScope (family: RefreshFamily, requested: string[] | undefined) 
   const granted = family.scope === null ? [] : family.scope.split(' ')
   if (requested === undefined) return granted
   const extra = requested.filter((scope) => !granted.includes(scope))
-  if (extra.length > 0) throw new InvalidScopeError(`Scope not granted: ${extra.join(' ')}`)
+  if (extra.length > 0) {
+    throw new InvalidScopeError(`Scope not granted: ${extra.join(' ').slice(0, 100)}`)
+  }
   return requested
 }
 

@@ -156,8 +156,7 @@ export class RemoteKeySet<T> {
   /** RFC 8414 §3: the issuer's metadata, which must name the issuer exactly, gives jwks_uri. */
   async #discover (): Promise<string> {
     const issuer = this.#options.issuer as string
-    const metadataUrl = `${issuer.replace(/\/+$/, '')}/.well-known/oauth-authorization-server`
-    const { body } = await this.#fetchJson(metadataUrl)
+    const { metadataUrl, body } = await this.#fetchMetadata(issuer)
     const metadata = body as { issuer?: unknown, jwks_uri?: unknown }
     if (metadata.issuer !== issuer) {
       throw new Error(`the metadata at ${metadataUrl} names another issuer`)
@@ -171,6 +170,23 @@ export class RemoteKeySet<T> {
       throw new Error(`the metadata at ${metadataUrl} has a jwks_uri that is not https`)
     }
     return jwksUri
+  }
+
+  /**
+   * RFC 8414 §3 puts the metadata of an issuer with a path at `/.well-known/...` + the path; an
+   * issuer with a path that serves it under its own path instead is asked there second.
+   */
+  async #fetchMetadata (issuer: string): Promise<{ metadataUrl: string, body: object }> {
+    const url = new URL(issuer)
+    const path = url.pathname.replace(/\/+$/, '')
+    const standard = `${url.origin}/.well-known/oauth-authorization-server${path}`
+    try {
+      return { metadataUrl: standard, body: (await this.#fetchJson(standard)).body }
+    } catch (error) {
+      if (path === '') throw error
+      const appended = `${url.origin}${path}/.well-known/oauth-authorization-server`
+      return { metadataUrl: appended, body: (await this.#fetchJson(appended)).body }
+    }
   }
 
   async #fetchJson (url: string): Promise<{ body: object, maxAge: number | undefined }> {

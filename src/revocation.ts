@@ -18,7 +18,8 @@ export async function revokeToken (
 ): Promise<void> {
   const refresh = await lookup.store.refreshTokens.findByHash(hashRefreshToken(token))
   if (refresh !== undefined) {
-    if (refresh.family.client_id !== (client?.id ?? null)) return
+    const owner = refresh.family.client_id
+    if (owner !== null && owner !== client?.id) return
     if (await lookup.store.refreshTokens.revokeFamily(refresh.family.id, 'revoked')) {
       log.info({ familyId: refresh.family.id }, 'refresh token family revoked')
     }

@@ -46,7 +46,9 @@ function openSqlite (path: string): SQLite.Database {
     if (path !== ':memory:') createPrivateFile(path)
     const database = new SQLite(path)
     database.pragma('journal_mode = WAL')
-    database.pragma('busy_timeout = 5000')
+    // better-sqlite3 waits for a lock synchronously, holding the event loop: wait briefly, then
+    // let the request fail (503) rather than freeze every other request.
+    database.pragma('busy_timeout = 200')
     database.pragma('foreign_keys = ON')
     return database
   } catch (error) {

@@ -112,6 +112,8 @@ t.test('a bad value stops the start with a message naming the variable', async (
     [{ PORT: '1e3' }, /^PORT must be a whole number/],
     [{ PORT: '0' }, /^ISSUER is required with PORT=0/],
     [{ ACCESS_TOKEN_TTL: '9000.0' }, /^ACCESS_TOKEN_TTL must be/],
+    [{ REFRESH_GRACE_PERIOD: '0xyz' }, /^REFRESH_GRACE_PERIOD must be/],
+    [{ REFRESH_GRACE_PERIOD: '0 garbage' }, /^REFRESH_GRACE_PERIOD must be/],
     [{ JWT_SECRET: 'x'.repeat(40) }, /^JWT_SECRET is only used with JWT_ALGORITHM=HS256/],
     [{ BOOTSTRAP_USERNAME: 'root' }, /^BOOTSTRAP_PASSWORD is required/],
     [{ BOOTSTRAP_PASSWORD: 'a long enough password' }, /^BOOTSTRAP_USERNAME is required/],

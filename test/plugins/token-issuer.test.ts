@@ -179,6 +179,28 @@ t.test('bad options fail the registration, naming the option', async (t) => {
   }
 })
 
+t.test('registered claims from the host lookup are ignored too', async (t) => {
+  const host = await hostApp(t, {
+    verifyCredentials: async () => ({
+      subject: 'person:ada', claims: { scope: 'admin', client_id: 'root', exp: 1, role: 'admin' }
+    })
+  })
+  const response = await loginAda(host)
+  t.equal(response.statusCode, 200)
+  const { payload } = decodeJwt(response.json().access_token)
+  t.match(payload, { sub: 'person:ada', role: 'admin' })
+  t.notOk('scope' in payload)
+  t.notOk('client_id' in payload)
+  t.not(payload.exp, 1)
+})
+
+t.test('an issuer with a path serves its metadata where RFC 8414 puts it', async (t) => {
+  const host = await hostApp(t)
+  const standard = await host.inject({ url: '/.well-known/oauth-authorization-server/auth' })
+  t.equal(standard.statusCode, 200)
+  t.equal(standard.json().issuer, ISSUER)
+})
+
 t.test('a host lookup that breaks its contract is a server error, not a token', async (t) => {
   const host = await hostApp(t, {
     verifyCredentials: async () => ({ subject: '' })

@@ -75,6 +75,11 @@ t.test('Basic credentials are form-decoded after a split at the first colon (C04
   t.equal((await post(fastify, '/token', CC, secondColon)).statusCode, 401,
     'b: everything after the first colon is the secret')
 
+  for (const header of ['Basic abc def', 'Basic\tabc', 'Basic']) {
+    const malformed = await post(fastify, '/token',
+      { grant_type: 'password', username: 'user-1', password: 'x' }, header)
+    t.equal(malformed.statusCode, 401, `${header}: a malformed Basic header is a failure`)
+  }
   const broken = `Basic ${Buffer.from('client+a%2F1:%E0%A4%A').toString('base64')}`
   t.equal((await post(fastify, '/token', CC, broken)).statusCode, 401, 'bad percent-encoding')
   t.equal((await post(fastify, '/token', CC, 'Basic !!!')).statusCode, 401, 'not base64')

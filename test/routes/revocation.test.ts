@@ -122,6 +122,16 @@ t.test('revocation (RFC 7009): 200 for anything, and revoked tokens stop working
   t.equal(missing.json().error, 'invalid_request')
 })
 
+t.test('a refresh token issued to no client may be revoked by whoever holds it', async (t) => {
+  const { fastify, app } = await setup(t)
+  const token = (await login(fastify)).json().refresh_token
+
+  t.equal((await post(fastify, '/revoke', { token }, app)).statusCode, 200)
+  const refreshed = await post(fastify, '/token',
+    { grant_type: 'refresh_token', refresh_token: token })
+  t.equal(refreshed.json().error, 'invalid_grant')
+})
+
 t.test('metadata (RFC 8414) names the endpoints, grants, methods and scopes', async (t) => {
   const { fastify } = await setup(t)
 

@@ -1,0 +1,255 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { join } from 'node:path'
+import SQLite from 'better-sqlite3'
+import t from 'tap'
+import { trustProxyFunction } from '../src/config.js'
+import {
+  FORM, JSON_HEADERS, PASSWORD, USERNAME, basic, build, form, login, post, registerClient
+} from './helper.js'
+
+t.test('thirty wrong passwords: locked before the thirtieth, the right one works after',
+  async (t) => {
+    const logs: Array<Record<string, unknown>> = []
+    const env = { LOCKOUT_DURATION: '1s', LOCKOUT_MAX_DURATION: '2s' }
+    const fastify = await build(t, { logs, env })
+
+    const answers = []
+    for (let i = 0; i < 30; i++) answers.push(await login(fastify, USERNAME, `wrong ${i}`))
+    const locked = answers.findIndex((answer) =>
+      answer.json().error_description.includes('Too many'))
+    t.ok(locked >= 0 && locked < 29, `locked at attempt ${locked + 1}`)
+    t.equal(locked, 5, 'after LOCKOUT_THRESHOLD (5) failures')
+    const lockedAnswer = answers[locked]
+    t.equal(lockedAnswer?.statusCode, 400)
+    t.equal(lockedAnswer?.json().error, 'invalid_grant')
+    t.match(lockedAnswer?.headers['retry-after'], /^\d+$/)
+    t.equal((await login(fastify)).statusCode, 400, 'even the right password waits')
+
+    await sleep(2100)
+    t.equal((await login(fastify)).statusCode, 200, 'and works once the lock has passed')
+    t.equal((await login(fastify, USERNAME, 'wrong again')).json().error_description,
+      'The username or password is incorrect', 'a success resets the count')
+
+    const warnings = logs.filter((line) => line.level === 40 && line.username === USERNAME)
+    t.ok(warnings.some((line) => line.msg === 'login failed' && line.ip === '127.0.0.1'))
+    t.ok(warnings.some((line) => line.msg === 'login refused: username locked'))
+    t.notMatch(JSON.stringify(logs), /wrong \d/, 'never the password')
+  })
+
+t.test('unknown usernames are locked alike, so a lock tells nothing', async (t) => {
+  const fastify = await build(t)
+  const lastOf = async (username: string) => {
+    let answer
+    for (let i = 0; i < 6; i++) answer = await login(fastify, username, 'wrong')
+    return answer?.json()
+  }
+  t.same(await lastOf('no-such-user'), await lastOf(USERNAME))
+})
+
+t.test('rate limits: 429 in the OAuth shape with Retry-After, per client address', async (t) => {
+  const fastify = await build(t, { env: { RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW: '1m' } })
+
+  const codes = []
+  let last
+  for (let i = 0; i < 4; i++) {
+    last = await post(fastify, '/revoke', { token: 'x' })
+    codes.push(last.statusCode)
+  }
+  t.same(codes, [200, 200, 200, 429])
+  t.equal(last?.json().error, 'invalid_request')
+  t.match(last?.json().error_description, /Too many requests/)
+  t.match(last?.headers['retry-after'], /^\d+$/)
+  t.equal(last?.headers['cache-control'], 'no-store')
+
+  const other = await fastify.inject({
+    method: 'POST', url: '/token', headers: FORM, remoteAddress: '10.0.0.9', payload: 'x=1'
+  })
+  t.equal(other.statusCode, 400, 'another address has its own budget')
+  t.equal((await fastify.inject({ url: '/health/live' })).statusCode, 200, 'health is not limited')
+})
+
+t.test('TRUST_PROXY decides which forwarded addresses count', async (t) => {
+  t.equal(trustProxyFunction(false)('10.0.0.1', 0), false)
+  t.equal(trustProxyFunction(true)('203.0.113.9', 5), true)
+  t.equal(trustProxyFunction(1)('203.0.113.9', 0), true)
+  t.equal(trustProxyFunction(1)('203.0.113.9', 1), false)
+  const list = trustProxyFunction(['10.0.0.0/8', 'loopback'])
+  t.equal(list('10.1.2.3', 0), true)
+  t.equal(list('127.0.0.1', 0), true)
+  t.equal(list('203.0.113.9', 0), false)
+  await t.rejects(build(t, { env: { TRUST_PROXY: 'the load balancer' } }),
+    { code: 'FTI_CONFIG', message: /^TRUST_PROXY must be/ })
+})
+
+t.test('CORS: off by default; named origins get a correct preflight on /token (C10)', async (t) => {
+  const preflight = {
+    'access-control-request-method': 'POST',
+    'access-control-request-headers': 'authorization, content-type'
+  }
+  const closed = await build(t)
+  const none = await closed.inject({
+    method: 'OPTIONS', url: '/token', headers: { origin: 'https://app.example.test', ...preflight }
+  })
+  t.notOk(none.headers['access-control-allow-origin'], 'off by default')
+  t.not(none.statusCode, 401)
+  t.ok(none.statusCode < 500)
+
+  const fastify = await build(t, { env: { CORS_ORIGINS: 'https://app.example.test' } })
+  const allowed = await fastify.inject({
+    method: 'OPTIONS', url: '/token', headers: { origin: 'https://app.example.test', ...preflight }
+  })
+  t.equal(allowed.statusCode, 204, 'a: no authentication asked')
+  t.equal(allowed.headers['access-control-allow-origin'], 'https://app.example.test')
+  t.match(allowed.headers['access-control-allow-methods'], /POST/)
+  t.match(allowed.headers['access-control-allow-headers'], /authorization/)
+  t.match(allowed.headers['access-control-allow-headers'], /content-type/)
+  t.match(allowed.headers.vary, /Origin/)
+  t.notOk(allowed.headers['access-control-allow-credentials'], 'never credentials')
+
+  const evil = await fastify.inject({
+    method: 'OPTIONS', url: '/token', headers: { origin: 'https://evil.example.test', ...preflight }
+  })
+  t.notOk(evil.headers['access-control-allow-origin'], 'b: not for other origins')
+  t.ok(evil.statusCode < 500 && evil.statusCode !== 401)
+
+  await t.rejects(build(t, { env: { CORS_ORIGINS: '*' } }), { message: /^CORS_ORIGINS must/ })
+})
+
+t.test('security headers for an API', async (t) => {
+  const fastify = await build(t)
+  const response = await login(fastify)
+  t.equal(response.headers['x-content-type-options'], 'nosniff')
+  t.equal(response.headers['x-frame-options'], 'SAMEORIGIN')
+  t.match(response.headers['strict-transport-security'], /max-age=/)
+  t.equal(response.headers['referrer-policy'], 'no-referrer')
+})
+
+t.test('input limits: parameters, charsets, Unicode, lengths', async (t) => {
+  const fastify = await build(t)
+  const many = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`p${i}`, 'x']))
+  const cases: Array<[string, Record<string, string>, string, string]> = [
+    ['too many parameters', FORM, form({ grant_type: 'password', ...many }), 'invalid_request'],
+    ['a latin-1 body', { 'content-type': 'application/x-www-form-urlencoded; charset=ISO-8859-1' },
+      'grant_type=password&username=user-1&password=caf%E9', 'invalid_request'],
+    ['a latin-1 JSON body', { 'content-type': 'application/json; charset=latin1' }, '{}',
+      'invalid_request'],
+    ['a lone surrogate', JSON_HEADERS,
+      `{"grant_type":"password","username":"${USERNAME}","password":"pass\\ud800word"}`,
+      'invalid_request'],
+    ['a very long username', FORM, form({
+      grant_type: 'password',
+      username: 'u'.repeat(500),
+      password: 'x'
+    }), 'invalid_request']
+  ]
+  for (const [name, headers, payload, error] of cases) {
+    const response = await fastify.inject({ method: 'POST', url: '/token', headers, payload })
+    t.equal(response.statusCode, 400, name)
+    t.equal(response.json().error, error, name)
+  }
+  const utf8 = await fastify.inject({
+    method: 'POST',
+    url: '/token',
+    headers: { 'content-type': 'application/x-www-form-urlencoded; charset="utf-8"' },
+    payload: form({ grant_type: 'password', username: USERNAME, password: PASSWORD })
+  })
+  t.equal(utf8.statusCode, 200, 'UTF-8, quoted or not, is fine')
+  t.equal((await login(fastify, 'ＵＳＥＲ－１')).statusCode, 200, 'fullwidth forms are mapped')
+})
+
+t.test('private keys are sealed at rest with KEY_ENCRYPTION_SECRET', async (t) => {
+  const dataDir = t.testdir()
+  const secret = 'Vb4yQ9rT2kLm8XpN3sJd7WfH1gZc6AeU'
+  const database = join(dataDir, 'token-issuer.db')
+  const storedKeys = () => {
+    const db = new SQLite(database, { readonly: true })
+    try {
+      type Row = { private_key: string }
+      return db.prepare('select private_key from signing_keys').all() as Row[]
+    } finally {
+      db.close()
+    }
+  }
+
+  const clear = await build(t, { dataDir })
+  const before = (await login(clear)).json().access_token
+  await clear.close()
+  t.match(storedKeys()[0]?.private_key, /BEGIN PRIVATE KEY/, 'without the setting, in clear')
+
+  const sealed = await build(t, { dataDir, env: { KEY_ENCRYPTION_SECRET: secret } })
+  t.match(storedKeys()[0]?.private_key, /^enc:v1:/, 'sealed in place at the next start')
+  t.notMatch(storedKeys()[0]?.private_key, /PRIVATE KEY/)
+  t.ok(await sealed.verifyAccessToken(before), 'the same key signs on')
+  await sealed.close()
+
+  await t.rejects(build(t, { dataDir }), { message: /^KEY_ENCRYPTION_SECRET is required/ })
+  await t.rejects(build(t, { dataDir, env: { KEY_ENCRYPTION_SECRET: secret.replace('V', 'W') } }),
+    { message: /^KEY_ENCRYPTION_SECRET does not open/ })
+  await t.rejects(build(t, { dataDir, env: { KEY_ENCRYPTION_SECRET: 'short' } }),
+    { message: /^KEY_ENCRYPTION_SECRET must be at least 32 bytes/ })
+  const again = await build(t, { dataDir, env: { KEY_ENCRYPTION_SECRET: secret } })
+  t.equal((await login(again)).statusCode, 200)
+})
+
+t.test('the logs of a whole session hold no password, secret or token', async (t) => {
+  const logs: Array<Record<string, unknown>> = []
+  const fastify = await build(t, { logs })
+  const secret = await registerClient(fastify,
+    { id: 'app', grantTypes: ['password', 'refresh_token', 'client_credentials'], scopes: [] })
+  const auth = basic('app', secret as string)
+
+  const issued = (await post(fastify, '/token',
+    { grant_type: 'password', username: USERNAME, password: PASSWORD }, auth)).json()
+  const refreshed = (await post(fastify, '/token',
+    { grant_type: 'refresh_token', refresh_token: issued.refresh_token }, auth)).json()
+  const machine = (await post(fastify, '/token', { grant_type: 'client_credentials' }, auth)).json()
+  await post(fastify, '/token',
+    { grant_type: 'password', username: USERNAME, password: 'wr0ng-pw' })
+  await post(fastify, '/token',
+    { grant_type: 'client_credentials' }, basic('app', 'bad-secret'))
+  await post(fastify, '/token',
+    { grant_type: 'refresh_token', refresh_token: issued.refresh_token }, auth)
+  await post(fastify, '/introspect', { token: refreshed.access_token }, auth)
+  await post(fastify, '/revoke', { token: refreshed.refresh_token }, auth)
+  await fastify.inject({
+    url: `/nothing?access_token=${machine.access_token}`,
+    headers: { authorization: `Bearer ${machine.access_token}` }
+  })
+
+  const text = JSON.stringify(logs)
+  t.ok(logs.length > 10, 'the session was logged')
+  const secrets = {
+    PASSWORD,
+    'wr0ng-pw': 'wr0ng-pw',
+    'bad-secret': 'bad-secret',
+    secret,
+    'access token': issued.access_token,
+    'refresh token': issued.refresh_token,
+    'rotated access token': refreshed.access_token,
+    'rotated refresh token': refreshed.refresh_token,
+    'client token': machine.access_token
+  }
+  for (const [name, value] of Object.entries(secrets)) {
+    t.notOk(text.includes(value as string), `no ${name} in the logs`)
+  }
+})
+
+t.test('a store locked by another process answers 503 quickly, not a frozen 500', async (t) => {
+  const dataDir = t.testdir()
+  const fastify = await build(t, { dataDir })
+  const other = new SQLite(join(dataDir, 'token-issuer.db'))
+  t.teardown(() => { if (other.open) other.close() })
+  other.exec('BEGIN IMMEDIATE')
+  await post(fastify, '/revoke', { token: 'warm-up' })
+
+  const started = Date.now()
+  const busy = await login(fastify)
+  t.ok(Date.now() - started < 2000, 'the event loop was not held for long')
+  t.equal(busy.statusCode, 503)
+  t.equal(busy.json().error, 'temporarily_unavailable')
+  t.equal(busy.headers['retry-after'], '1')
+
+  other.exec('ROLLBACK')
+  other.close()
+  t.equal((await login(fastify)).statusCode, 200, 'and recovers')
+})
