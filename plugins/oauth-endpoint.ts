@@ -5,6 +5,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { authenticateClient, clientCredentialsOf } from '../src/client-auth.js'
 import { InvalidRequestError, oauthErrorCode } from '../src/errors.js'
 import type { Client, ClientStore } from '../src/store/clients.js'
+import { isStoreUnavailable } from '../src/store/database.js'
 
 /** Token endpoint bodies are a handful of short parameters. */
 export const OAUTH_BODY_LIMIT = 16 * 1024
@@ -101,7 +102,7 @@ function describe (error: FastifyError): { status: number, body: object } {
   if (error.validation !== undefined) {
     return { status: 400, body: oauthBody('invalid_request', describeValidation(error)) }
   }
-  if (error.code === 'SQLITE_BUSY' || error.code === 'SQLITE_LOCKED') {
+  if (isStoreUnavailable(error)) {
     return {
       status: 503,
       body: oauthBody('temporarily_unavailable', 'The store is busy; try again shortly')

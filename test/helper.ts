@@ -1,5 +1,8 @@
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
+import pg from 'pg'
 import type { Test } from 'tap'
 import app from '../src/app.js'
 import { addClient, type ClientRegistration } from '../src/clients.js'
@@ -13,6 +16,8 @@ export interface BuildOptions {
   env?: Record<string, string>
   /** The data directory; a fresh fixture directory by default. */
   dataDir?: string
+  /** The store (DATABASE_URL); a SQLite file in the data directory by default. */
+  databaseUrl?: string
   /** Collects every log line (as parsed JSON) here. */
   logs?: Array<Record<string, unknown>>
 }
@@ -36,6 +41,7 @@ export async function build (
       BOOTSTRAP_PASSWORD: PASSWORD,
       // Rate limiting has tests of its own; elsewhere it would only count the test's requests.
       RATE_LIMIT_MAX: '0',
+      ...(options.databaseUrl === undefined ? {} : { DATABASE_URL: options.databaseUrl }),
       ...options.env
     }
   })
@@ -110,5 +116,64 @@ export async function post (
     url,
     headers: { ...FORM, ...(authorization === undefined ? {} : { authorization }) },
     payload: form(params)
+  })
+}
+
+/** Where the PostgreSQL tests run: a fresh schema per test in this database. */
+export const POSTGRES_TEST_URL = process.env.POSTGRES_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+
+let postgresReason: Promise<string | undefined> | undefined
+
+/** Why PostgreSQL cannot be used here, or undefined when it answers. */
+export async function postgresUnavailable (): Promise<string | undefined> {
+  postgresReason ??= (async () => {
+    const client = new pg.Client({
+      connectionString: POSTGRES_TEST_URL, connectionTimeoutMillis: 3000
+    })
+    try {
+      await client.connect()
+      await client.query('select 1')
+      return undefined
+    } catch (error) {
+      const { code, message } = error as { code?: string, message: string }
+      return `PostgreSQL at ${POSTGRES_TEST_URL} is unavailable (${code ?? message})`
+    } finally {
+      await client.end().catch(() => {})
+    }
+  })()
+  return await postgresReason
+}
+
+/** A database URL for a schema of its own, dropped when the test ends. */
+export function postgresUrlFor (t: Test): string {
+  const schema = `fti_test_${process.pid}_${randomBytes(4).toString('hex')}`
+  t.teardown(async () => {
+    const client = new pg.Client({ connectionString: POSTGRES_TEST_URL })
+    await client.connect()
+    await client.query(`drop schema if exists ${schema} cascade`)
+    await client.end()
+  })
+  return `${POSTGRES_TEST_URL}?schema=${schema}`
+}
+
+export type EngineName = 'sqlite' | 'postgres'
+
+/**
+ * Runs `body` once on a fresh SQLite file and once on a fresh PostgreSQL schema, the second
+ * skipped, with the reason printed, where PostgreSQL does not answer.
+ */
+export function onEachEngine (
+  t: Test, name: string, body: (t: Test, databaseUrl: string, engine: EngineName) => Promise<void>
+): void {
+  t.test(`${name} (SQLite)`, async (t) => {
+    await body(t, `sqlite:${join(t.testdir(), 'tokens.db')}`, 'sqlite')
+  })
+  t.test(`${name} (PostgreSQL)`, async (t) => {
+    const reason = await postgresUnavailable()
+    if (reason !== undefined) {
+      t.skip(reason, async () => {})
+      return
+    }
+    await body(t, postgresUrlFor(t), 'postgres')
   })
 }

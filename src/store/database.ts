@@ -1,42 +1,156 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, Migrator, SqliteDialect } from 'kysely'
+import {
+  Kysely, Migrator, PostgresDialect, SqliteAdapter, SqliteDialect, sql, type Dialect
+} from 'kysely'
+import { setTimeout as sleep } from 'node:timers/promises'
+import pg from 'pg'
 import { ConfigError } from '../errors.js'
 import { migrationProvider } from './migrations.js'
 import type { Database } from './schema.js'
 
+/** How many connections one process keeps open to PostgreSQL. */
+const POSTGRES_POOL_SIZE = 10
+/** How long to wait for PostgreSQL to accept a connection before the request fails. */
+const POSTGRES_CONNECT_TIMEOUT_MS = 5_000
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
+const MIGRATION_ATTEMPTS = 5
+
+/**
+ * SQLite runs schema changes inside transactions, though Kysely does not assume so: with them, a
+ * migration applies whole or not at all, and two processes opening a new file cannot interleave.
+ */
+class TransactionalSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl (): boolean {
+    return true
+  }
+}
+
+class MigratingSqliteDialect extends SqliteDialect {
+  override createAdapter (): SqliteAdapter {
+    return new TransactionalSqliteAdapter()
+  }
+}
+
 /**
  * Opens the database named by a URL and brings its schema up to date.
- * `sqlite:<path>` (or `sqlite::memory:`) is the embedded engine.
+ * `sqlite:<path>` (or `sqlite::memory:`) is the embedded engine; `postgres://...` (or
+ * `postgresql://...`) is PostgreSQL, where `?schema=<name>` keeps the tables in a schema of their
+ * own, created when missing.
  */
 export async function openDatabase (databaseUrl: string): Promise<Kysely<Database>> {
-  const db = new Kysely<Database>({ dialect: dialectFor(databaseUrl) })
+  const { dialect, schema } = dialectFor(databaseUrl)
+  const db = new Kysely<Database>({ dialect })
 
   try {
+    if (schema !== undefined) await createSchema(db, schema, databaseUrl)
     await migrate(db)
   } catch (error) {
     await db.destroy()
-    throw error
+    throw describeOpenError(error, databaseUrl)
   }
   return db
 }
 
+/**
+ * Runs the migrations not yet applied. On PostgreSQL, Kysely holds an advisory lock while it
+ * migrates, so replicas starting at once take turns and each migration runs once.
+ */
 export async function migrate (db: Kysely<Database>): Promise<string[]> {
   const migrator = new Migrator({ db, provider: migrationProvider })
-  const { error, results = [] } = await migrator.migrateToLatest()
-  if (error !== undefined) throw error
-  return results.map((result) => result.migrationName)
+  for (let attempt = 1; ; attempt++) {
+    const { error, results = [] } = await migrator.migrateToLatest()
+    if (error === undefined) return results.map((result) => result.migrationName)
+    // Two connections migrating one SQLite file: the loser's transaction is rolled back with
+    // SQLITE_BUSY, and its next attempt finds the work done.
+    const busy = (error as { code?: string }).code === 'SQLITE_BUSY'
+    if (!busy || attempt === MIGRATION_ATTEMPTS) throw error
+    await sleep(20 * attempt)
+  }
 }
 
-function dialectFor (databaseUrl: string) {
-  if (databaseUrl.startsWith('sqlite:')) {
-    return new SqliteDialect({ database: openSqlite(databaseUrl.slice('sqlite:'.length)) })
+/**
+ * True for a failure of the store that a retry may cure: a locked SQLite file, or PostgreSQL
+ * unreachable, restarting, or aborting a transaction to break a conflict. Such a request answers
+ * 503 rather than 500.
+ */
+export function isStoreUnavailable (error: { code?: unknown, message?: unknown }): boolean {
+  const code = typeof error.code === 'string' ? error.code : ''
+  if (['SQLITE_BUSY', 'SQLITE_LOCKED'].includes(code)) return true
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'].includes(code)) return true
+  // PostgreSQL SQLSTATE classes 08 (connection), 53 (resources), 57P (shutdown); 40001 and 40P01.
+  if (/^(08|53|57P)/.test(code) || ['40001', '40P01'].includes(code)) return true
+  const message = typeof error.message === 'string' ? error.message : ''
+  return /^Connection terminated|^timeout exceeded when trying to connect/.test(message)
+}
+
+/** A database URL without its password, to name it in messages and logs. */
+export function redactUrl (databaseUrl: string): string {
+  try {
+    const url = new URL(databaseUrl)
+    if (url.password !== '') url.password = '***'
+    return url.toString()
+  } catch {
+    return databaseUrl.startsWith('sqlite:') ? databaseUrl : 'the DATABASE_URL given'
   }
-  // PostgreSQL (DATABASE_URL=postgres://...) needs the pg dialect and a per-engine test run.
-  throw new ConfigError(
-    'DATABASE_URL must start with sqlite: (for example sqlite:./data/token-issuer.db)'
-  )
+}
+
+function dialectFor (databaseUrl: string): { dialect: Dialect, schema?: string } {
+  if (databaseUrl.startsWith('sqlite:')) {
+    const database = openSqlite(databaseUrl.slice('sqlite:'.length))
+    return { dialect: new MigratingSqliteDialect({ database }) }
+  }
+  if (/^postgres(ql)?:\/\//.test(databaseUrl)) return postgresDialect(databaseUrl)
+  throw new ConfigError('DATABASE_URL must start with sqlite: (for example ' +
+    'sqlite:./data/token-issuer.db) or postgres:// (for example postgres://db/tokens)')
+}
+
+function postgresDialect (databaseUrl: string): { dialect: Dialect, schema?: string } {
+  let url: URL
+  try {
+    url = new URL(databaseUrl)
+  } catch {
+    throw new ConfigError('DATABASE_URL is not a valid postgres:// URL')
+  }
+  const schema = url.searchParams.get('schema') ?? undefined
+  url.searchParams.delete('schema')
+  if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
+    throw new ConfigError('DATABASE_URL schema must be a lower-case SQL identifier ' +
+      '(letters, digits and _, at most 63)')
+  }
+
+  const pool = new pg.Pool({
+    connectionString: url.toString(),
+    max: POSTGRES_POOL_SIZE,
+    connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS,
+    // The schema comes first on the search path of every connection, so every query, the
+    // migrations included, finds its tables there.
+    ...(schema === undefined ? {} : { options: `-c search_path=${schema}` })
+  })
+  // An idle connection that the server drops emits here; the next query gets a fresh one.
+  pool.on('error', () => {})
+  return { dialect: new PostgresDialect({ pool }), ...(schema === undefined ? {} : { schema }) }
+}
+
+async function createSchema (db: Kysely<Database>, schema: string, databaseUrl: string) {
+  try {
+    await sql`create schema if not exists ${sql.id(schema)}`.execute(db)
+  } catch (error) {
+    // Replicas starting together race to create it; whoever loses finds it made.
+    const exists = await sql<{ found: number }>`
+      select 1 as found from information_schema.schemata where schema_name = ${schema}
+    `.execute(db).catch(() => undefined)
+    if (exists?.rows.length !== 1) throw describeOpenError(error, databaseUrl)
+  }
+}
+
+function describeOpenError (error: unknown, databaseUrl: string): unknown {
+  const { code, message } = error as { code?: string, message?: string }
+  if (code === 'FTI_CONFIG' || databaseUrl.startsWith('sqlite:')) return error
+  const reason = code !== undefined && /^[A-Z]/.test(code) ? code : message ?? String(error)
+  return new ConfigError(`cannot use the PostgreSQL database ${redactUrl(databaseUrl)} named by ` +
+    `DATABASE_URL: ${reason}`)
 }
 
 function openSqlite (path: string): SQLite.Database {

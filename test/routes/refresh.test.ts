@@ -3,7 +3,7 @@ import t from 'tap'
 import { changePassword, findUser, removeUser, setUserDisabled } from '../../src/accounts.js'
 import { hashRefreshToken } from '../../src/refresh.js'
 import {
-  PASSWORD, USERNAME, basic, build, decodeJwt, login, post, registerClient
+  PASSWORD, USERNAME, basic, build, decodeJwt, login, onEachEngine, post, registerClient
 } from '../helper.js'
 
 type App = Awaited<ReturnType<typeof build>>
@@ -28,9 +28,9 @@ async function familyState (fastify: App, token: string) {
   }
 }
 
-t.test('rotation: each refresh consumes its token and returns a successor that works',
-  async (t) => {
-    const fastify = await build(t)
+onEachEngine(t, 'rotation: each refresh consumes its token and returns a successor that works',
+  async (t, databaseUrl) => {
+    const fastify = await build(t, { databaseUrl })
     const t1 = await firstToken(fastify)
 
     const first = await refresh(fastify, t1)
@@ -46,9 +46,10 @@ t.test('rotation: each refresh consumes its token and returns a successor that w
     t.same(await familyState(fastify, t1), { revoked: false, live: 1 })
   })
 
-t.test('a replay inside the grace window gets the same successor; after it, reuse ends the family',
-  async (t) => {
-    const fastify = await build(t, { env: { REFRESH_GRACE_PERIOD: '1s' } })
+onEachEngine(t,
+  'a replay inside the grace window gets the same successor; after it, reuse ends the family',
+  async (t, databaseUrl) => {
+    const fastify = await build(t, { databaseUrl, env: { REFRESH_GRACE_PERIOD: '1s' } })
     const t1 = await firstToken(fastify)
     const t2 = (await refresh(fastify, t1)).json().refresh_token
 
@@ -65,9 +66,10 @@ t.test('a replay inside the grace window gets the same successor; after it, reus
     t.equal((await refresh(fastify, t2)).statusCode, 400, 'the live successor died with its family')
   })
 
-t.test('a replay inside the window, after the successor moved on, fails without ending the family',
-  async (t) => {
-    const fastify = await build(t, { env: { REFRESH_GRACE_PERIOD: '30s' } })
+onEachEngine(t,
+  'a replay inside the window, after the successor moved on, fails without ending the family',
+  async (t, databaseUrl) => {
+    const fastify = await build(t, { databaseUrl, env: { REFRESH_GRACE_PERIOD: '30s' } })
     const t1 = await firstToken(fastify)
     const t2 = (await refresh(fastify, t1)).json().refresh_token
     const t3 = (await refresh(fastify, t2)).json().refresh_token
@@ -77,9 +79,10 @@ t.test('a replay inside the window, after the successor moved on, fails without 
     t.equal((await refresh(fastify, t3)).statusCode, 200, 'the newest token still works')
   })
 
-t.test('ten parallel refreshes of one token inside the window all get one successor (C28a)',
-  async (t) => {
-    const fastify = await build(t)
+onEachEngine(t,
+  'ten parallel refreshes of one token inside the window all get one successor (C28a)',
+  async (t, databaseUrl) => {
+    const fastify = await build(t, { databaseUrl })
     const t1 = await firstToken(fastify)
 
     const answers = await Promise.all(
@@ -91,9 +94,9 @@ t.test('ten parallel refreshes of one token inside the window all get one succes
     t.equal((await refresh(fastify, [...successors][0])).statusCode, 200)
   })
 
-t.test('ten parallel refreshes without a grace window: one wins, reuse ends the family',
-  async (t) => {
-    const fastify = await build(t, { env: { REFRESH_GRACE_PERIOD: '0' } })
+onEachEngine(t, 'ten parallel refreshes without a grace window: one wins, reuse ends the family',
+  async (t, databaseUrl) => {
+    const fastify = await build(t, { databaseUrl, env: { REFRESH_GRACE_PERIOD: '0' } })
     const t1 = await firstToken(fastify)
 
     const answers = await Promise.all(
@@ -106,8 +109,8 @@ t.test('ten parallel refreshes without a grace window: one wins, reuse ends the 
       'the theft signal ends the winner too')
   })
 
-t.test('a refresh token is bound to its client (C28d)', async (t) => {
-  const fastify = await build(t)
+onEachEngine(t, 'a refresh token is bound to its client (C28d)', async (t, databaseUrl) => {
+  const fastify = await build(t, { databaseUrl })
   const a = await registerClient(fastify, {
     id: 'client-a', grantTypes: ['password', 'refresh_token'], scopes: ['read', 'write']
   }) as string
@@ -130,9 +133,10 @@ t.test('a refresh token is bound to its client (C28d)', async (t) => {
   t.equal(wider.json().error, 'invalid_scope', 'never widened')
 })
 
-t.test('password change, logout, disabling and removal end refresh tokens (C29)', async (t) => {
-  const fastify = await build(t)
-  const store = fastify.tokenStore
+onEachEngine(t, 'password change, logout, disabling and removal end refresh tokens (C29)',
+  async (t, databaseUrl) => {
+    const fastify = await build(t, { databaseUrl })
+    const store = fastify.tokenStore
   type User = NonNullable<Awaited<ReturnType<typeof findUser>>>
   const user = async () => await findUser(store.users, USERNAME) as User
 
@@ -157,10 +161,11 @@ t.test('password change, logout, disabling and removal end refresh tokens (C29)'
   await removeUser(store, await user())
   t.equal((await refresh(fastify, removed.json().refresh_token)).json().error, 'invalid_grant',
     'after removal')
-})
+  })
 
-t.test('expired tokens and families fail', async (t) => {
-  const fastify = await build(t, { env: { REFRESH_TOKEN_TTL: '1s', REFRESH_FAMILY_TTL: '2s' } })
+onEachEngine(t, 'expired tokens and families fail', async (t, databaseUrl) => {
+  const fastify = await build(t,
+    { databaseUrl, env: { REFRESH_TOKEN_TTL: '1s', REFRESH_FAMILY_TTL: '2s' } })
 
   const idle = await firstToken(fastify)
   const busy = await firstToken(fastify)
@@ -174,14 +179,15 @@ t.test('expired tokens and families fail', async (t) => {
   t.equal((await refresh(fastify, last)).json().error, 'invalid_grant', 'past the family lifetime')
 })
 
-t.test('unknown, empty and missing refresh tokens', async (t) => {
-  const fastify = await build(t)
+onEachEngine(t, 'unknown, empty and missing refresh tokens', async (t, databaseUrl) => {
+  const fastify = await build(t, { databaseUrl })
   t.equal((await refresh(fastify, 'no-such-token')).json().error, 'invalid_grant')
   const missing = await post(fastify, '/token', { grant_type: 'refresh_token' })
   t.equal(missing.json().error, 'invalid_request')
 })
 
-t.test('REFRESH_TOKENS=false: the password grant issues none', async (t) => {
-  const fastify = await build(t, { env: { REFRESH_TOKENS: 'false' } })
-  t.notOk('refresh_token' in (await login(fastify)).json())
-})
+onEachEngine(t, 'REFRESH_TOKENS=false: the password grant issues none',
+  async (t, databaseUrl) => {
+    const fastify = await build(t, { databaseUrl, env: { REFRESH_TOKENS: 'false' } })
+    t.notOk('refresh_token' in (await login(fastify)).json())
+  })

@@ -1,12 +1,13 @@
 import { join } from 'node:path'
 import t from 'tap'
 import { openStore } from '../../../src/store/index.js'
-import { migrate, openDatabase } from '../../../src/store/database.js'
+import { isStoreUnavailable, migrate, openDatabase } from '../../../src/store/database.js'
 import { hashRefreshToken, startFamily } from '../../../src/refresh.js'
+import {
+  POSTGRES_TEST_URL, onEachEngine, postgresUnavailable, postgresUrlFor
+} from '../../helper.js'
 
-t.test('migrations run once on a new SQLite file and are a no-op after', async (t) => {
-  const url = `sqlite:${join(t.testdir(), 'nested', 'tokens.db')}`
-
+onEachEngine(t, 'migrations run once and are a no-op after', async (t, url) => {
   const db = await openDatabase(url)
   t.same(await migrate(db), [], 'already at the latest version')
   await db.destroy()
@@ -16,8 +17,24 @@ t.test('migrations run once on a new SQLite file and are a no-op after', async (
   t.equal(await reopened.users.count(), 0)
 })
 
-t.test('users: unique by username, updated in place, removed', async (t) => {
-  const store = await openStore(`sqlite:${join(t.testdir(), 'tokens.db')}`)
+onEachEngine(t, 'replicas opening one new database at once migrate it once', async (t, url) => {
+  const stores = await Promise.all([1, 2, 3].map(async () => await openStore(url)))
+  t.teardown(async () => { await Promise.all(stores.map(async (store) => await store.close())) })
+
+  await Promise.all(stores.map(async (store, index) => {
+    t.ok(await store.users.create(`user-${index}`, 'hash'))
+  }))
+  t.equal(await stores[0]?.users.count(), 3, 'one schema, seen by all')
+})
+
+t.test('a new SQLite file is created with its directories', async (t) => {
+  const store = await openStore(`sqlite:${join(t.testdir(), 'nested', 'deeper', 'tokens.db')}`)
+  t.teardown(() => store.close())
+  t.equal(await store.users.count(), 0)
+})
+
+onEachEngine(t, 'users: unique by username, updated in place, removed', async (t, url) => {
+  const store = await openStore(url)
   t.teardown(() => store.close())
 
   const created = await store.users.create('alice', 'hash-1')
@@ -29,21 +46,61 @@ t.test('users: unique by username, updated in place, removed', async (t) => {
   t.match(await store.users.find('alice'),
     { passwordHash: 'hash-3', disabled: true, id: created?.id })
   t.notOk(await store.users.setDisabled('nobody', true))
+  t.equal(await store.users.count(), 1)
 
   t.ok(await store.users.remove('alice'))
   t.notOk(await store.users.remove('alice'))
   t.equal(await store.users.find('alice'), undefined)
 })
 
-t.test('a URL that is not sqlite: is refused, naming DATABASE_URL', async (t) => {
-  await t.rejects(openStore('postgres://localhost/test'),
-    { code: 'FTI_CONFIG', message: /DATABASE_URL/ })
-  await t.rejects(openStore('sqlite:'), { code: 'FTI_CONFIG', message: /DATABASE_URL/ })
+onEachEngine(t, 'clients: unique by id, secret replaced, removed', async (t, url) => {
+  const store = await openStore(url)
+  t.teardown(() => store.close())
+  const client = {
+    id: 'billing',
+    secretHash: 'h1',
+    grantTypes: ['client_credentials'],
+    scopes: ['a', 'b'],
+    audience: null
+  }
+
+  t.ok(await store.clients.create(client))
+  t.notOk(await store.clients.create(client), 'a taken id')
+  t.ok(await store.clients.setSecretHash('billing', 'h2'))
+  t.match(await store.clients.find('billing'), { secretHash: 'h2', scopes: ['a', 'b'] })
+  t.same((await store.clients.list()).map((row) => row.id), ['billing'])
+  t.ok(await store.clients.remove('billing'))
+  t.equal(await store.clients.find('billing'), undefined)
 })
 
-t.test('purging deletes expired families with their tokens, and expired deny-list entries',
-  async (t) => {
-    const store = await openStore(`sqlite:${join(t.testdir(), 'tokens.db')}`)
+onEachEngine(t, 'refresh rotation is one conditional update: one winner among racers',
+  async (t, url) => {
+    const store = await openStore(url)
+    t.teardown(() => store.close())
+    const policy = { ttl: 60, familyTtl: 3600, gracePeriod: 5 }
+    const start = { subject: 's', userId: null, clientId: null, scope: null, claims: {} }
+    const token = await startFamily(store.refreshTokens, policy, start)
+    const found = await store.refreshTokens.findByHash(hashRefreshToken(token))
+    const { family, token: parent } = found ?? t.fail('no token') as never
+
+    const now = new Date().toISOString()
+    const wins = await Promise.all(Array.from({ length: 10 }, async (_, index) =>
+      await store.refreshTokens.rotate(family.id, parent.id, {
+        id: `successor-${index}`,
+        tokenHash: `hash-${index}`,
+        parentId: parent.id,
+        createdAt: now,
+        expiresAt: now
+      }, 'sealed')))
+
+    t.equal(wins.filter(Boolean).length, 1, 'exactly one rotation succeeds')
+    const tokens = await store.refreshTokens.tokensOf(family.id)
+    t.equal(tokens.length, 2, 'the parent and one successor')
+  })
+
+onEachEngine(t, 'purging deletes expired families with their tokens, and expired deny-list entries',
+  async (t, url) => {
+    const store = await openStore(url)
     t.teardown(() => store.close())
     const policy = { ttl: 60, familyTtl: 3600, gracePeriod: 5 }
     const start = { subject: 's', userId: null, clientId: null, scope: null, claims: {} }
@@ -59,3 +116,44 @@ t.test('purging deletes expired families with their tokens, and expired deny-lis
     t.notOk(await store.revokedTokens.has('gone'))
     t.ok(await store.revokedTokens.has('kept'))
   })
+
+t.test('a DATABASE_URL of another kind is refused, naming the variable', async (t) => {
+  await t.rejects(openStore('mysql://localhost/test'),
+    { code: 'FTI_CONFIG', message: /DATABASE_URL must start with sqlite: .* or postgres:\/\// })
+  await t.rejects(openStore('sqlite:'), { code: 'FTI_CONFIG', message: /DATABASE_URL/ })
+  await t.rejects(openStore(`${POSTGRES_TEST_URL}?schema=Robert'); drop table users`),
+    { code: 'FTI_CONFIG', message: /DATABASE_URL schema must be/ })
+})
+
+t.test('an unreachable PostgreSQL stops the start naming DATABASE_URL, without its password',
+  async (t) => {
+    // Port 1 on loopback refuses at once.
+    const error = await openStore('postgres://tokens:s3cr3t-pw@127.0.0.1:1/tokens')
+      .then(() => undefined, (error: Error & { code?: string }) => error)
+    t.match(error, { code: 'FTI_CONFIG', message: /DATABASE_URL: ECONNREFUSED/ })
+    t.notMatch(error?.message, /s3cr3t-pw/, 'the password is not repeated')
+    t.match(error?.message, /postgres:\/\/tokens:\*\*\*@127\.0\.0\.1:1\/tokens/)
+  })
+
+t.test('store failures that a retry may cure are told apart from the rest', async (t) => {
+  for (const code of ['SQLITE_BUSY', 'ECONNREFUSED', '57P01', '08006', '40001']) {
+    t.ok(isStoreUnavailable({ code }), code)
+  }
+  t.ok(isStoreUnavailable({ message: 'Connection terminated unexpectedly' }))
+  for (const code of ['23505', 'SQLITE_CONSTRAINT', undefined]) {
+    t.notOk(isStoreUnavailable({ code }), String(code))
+  }
+})
+
+t.test('the PostgreSQL schema of a URL is created when missing', async (t) => {
+  const reason = await postgresUnavailable()
+  if (reason !== undefined) return t.skip(reason, async () => {})
+  const url = postgresUrlFor(t)
+
+  const store = await openStore(url)
+  t.teardown(() => store.close())
+  await store.users.create('in-schema', 'hash')
+  const other = await openStore(url)
+  t.teardown(() => other.close())
+  t.ok(await other.users.find('in-schema'), 'a second connection finds the same tables')
+})
