@@ -1,8 +1,13 @@
-import fastifyJwt from '@fastify/jwt'
+import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt'
+import { parse as parseDuration } from '@lukeed/ms'
+import { createSigner } from 'fast-jwt'
 import fp from 'fastify-plugin'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { SigningAlgorithm } from '../src/config.js'
-import { loadKeySet, verificationKeys, type KeySet } from '../src/keys.js'
+import { InvalidClaimsError } from '../src/errors.js'
+import {
+  CLOCK_TOLERANCE_SECONDS, KEY_RELOAD_SECONDS, KeyRing, type ActiveKey
+} from '../src/keys.js'
 import type { Store } from '../src/store/index.js'
 import {
   claimsFrom, guardedSign, type AccessTokenResponse, type TokenClaims
@@ -35,8 +40,8 @@ declare module 'fastify' {
      * FTI_INVALID_TOKEN. Checks `aud` only when an audience is given.
      */
     verifyAccessToken: AccessTokenVerifier
-    /** The signing key and the public keys the key set publishes. */
-    signingKeys: KeySet
+    /** The signing keys: the active one, the published ones, their schedule. */
+    signingKeys: KeyRing
   }
 }
 
@@ -48,34 +53,63 @@ export interface JwtPluginOptions {
   audience: string
   /** Access token lifetime in seconds. */
   accessTokenTtl: number
+  /** Seconds between automatic key rotations; undefined: none. */
+  keyRotationInterval?: number
   /** Seals private keys at rest. */
   keyEncryptionSecret?: Buffer
 }
 
-/** Seconds of clock skew tolerated between this issuer and a verifier. */
-export const CLOCK_TOLERANCE_SECONDS = 5
+type RawSign = (payload: object, options?: object) => string
+
+const ASYMMETRIC: SigningAlgorithm[] = ['ES256', 'EdDSA', 'RS256']
 
 /**
- * Registers @fastify/jwt with the active signing key, so `fastify.jwt.sign` issues RFC 9068 access
- * tokens (header `typ: at+jwt` and `kid`; claims `iss`, `sub`, `aud`, `exp`, `iat`, `jti`), and
- * `fastify.jwt.verify` accepts only those, with the algorithm pinned.
+ * Registers @fastify/jwt and keys it with the key ring, so `fastify.jwt.sign` issues RFC 9068
+ * access tokens (header `typ: at+jwt` and `kid`; claims `iss`, `sub`, `aud`, `exp`, `iat`, `jti`)
+ * with the key active at the time, and `fastify.jwt.verify` accepts only those, each key with its
+ * own algorithm. The keys are read again every minute, to follow rotations made by other replicas.
  */
 async function jwtPlugin (fastify: FastifyInstance, options: JwtPluginOptions) {
-  const keys = await loadKeySet(options.store.signingKeys, options.algorithm, options.secret,
-    options.keyEncryptionSecret)
-  const { active } = keys
+  const ring = await KeyRing.open({
+    store: options.store.signingKeys,
+    algorithm: options.algorithm,
+    accessTokenTtl: options.accessTokenTtl,
+    ...(options.secret === undefined ? {} : { secret: options.secret }),
+    ...(options.keyEncryptionSecret === undefined
+      ? {}
+      : { keyEncryptionSecret: options.keyEncryptionSecret }),
+    ...(options.keyRotationInterval === undefined
+      ? {}
+      : { rotationInterval: options.keyRotationInterval })
+  })
+  const signWith = signerCache(options)
+  const rawSign: RawSign = (payload, signOptions) => signWith(ring.active, signOptions)(payload)
+  const verifier = createAccessTokenVerifier({
+    keys: ring,
+    issuer: options.issuer,
+    clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    revoked: options.store.revokedTokens
+  })
 
+  const initial = ring.active
   await fastify.register(fastifyJwt, {
-    secret: { private: active.signingKey, public: active.verifyingKey },
+    secret: {
+      private: initial.signingKey,
+      // request.jwtVerify finds the key by kid, so it follows rotations too.
+      public: async (_request: FastifyRequest, token: TokenOrHeader) => {
+        const header = 'header' in token ? token.header : token
+        return ring.verificationKey(String(header.kid))?.key ?? Buffer.alloc(0)
+      }
+    },
     sign: {
-      algorithm: active.algorithm,
-      kid: active.kid,
-      header: { alg: active.algorithm, typ: 'at+jwt' },
+      algorithm: initial.algorithm,
+      kid: initial.kid,
+      header: { alg: initial.algorithm, typ: 'at+jwt' },
       iss: options.issuer,
       expiresIn: options.accessTokenTtl
     },
     verify: {
-      algorithms: [active.algorithm],
+      algorithms: initial.algorithm === 'HS256' ? ['HS256'] : ASYMMETRIC,
       allowedIss: options.issuer,
       allowedAud: options.audience,
       requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti'],
@@ -83,12 +117,11 @@ async function jwtPlugin (fastify: FastifyInstance, options: JwtPluginOptions) {
       clockTolerance: CLOCK_TOLERANCE_SECONDS * 1000
     }
   })
-
-  type RawSign = (payload: object, options?: object) => string
-  const rawSign = fastify.jwt.sign.bind(fastify.jwt) as RawSign
   fastify.jwt.sign = guardedSign(rawSign, options.audience) as typeof fastify.jwt.sign
+  fastify.jwt.verify = ((token: string) =>
+    verifier.verifySigned(token, options.audience)) as typeof fastify.jwt.verify
 
-  fastify.decorate('signingKeys', keys)
+  fastify.decorate('signingKeys', ring)
   fastify.decorate('signAccessToken', (
     subject: string, claims: Record<string, unknown> = {}, issue: IssueOptions = {}
   ) => ({
@@ -97,11 +130,63 @@ async function jwtPlugin (fastify: FastifyInstance, options: JwtPluginOptions) {
     token_type: 'Bearer' as const,
     expires_in: options.accessTokenTtl
   }))
-  fastify.decorate('verifyAccessToken', createAccessTokenVerifier({
-    keys: verificationKeys(keys),
-    issuer: options.issuer,
-    clockTolerance: CLOCK_TOLERANCE_SECONDS,
-    revoked: options.store.revokedTokens
+  fastify.decorate('verifyAccessToken', verifier.verify)
+
+  const reload = setInterval(() => {
+    ring.refresh().then(({ scheduled, retired }) => {
+      if (scheduled !== undefined) {
+        fastify.log.info({ kid: scheduled.kid, activatesAt: scheduled.activatesAt },
+          'signing key rotation scheduled')
+      }
+      if (retired.length > 0) fastify.log.info({ kids: retired }, 'signing keys retired')
+    }, (error: unknown) => {
+      fastify.log.error({ err: error }, 'reading the signing keys failed; keeping the known ones')
+    })
+  }, KEY_RELOAD_SECONDS * 1000).unref()
+  fastify.addHook('onClose', async () => { clearInterval(reload) })
+}
+
+/**
+ * One fast-jwt signer per key, built the first time the key signs: signing then costs one
+ * signature, never a signer's set-up. Per-call options (`expiresIn`, `notBefore`) get a signer of
+ * their own, as @fastify/jwt does.
+ */
+function signerCache (options: JwtPluginOptions) {
+  const signers = new Map<string, (payload: object) => string>()
+
+  function build (key: ActiveKey, extra: object = {}) {
+    return createSigner({
+      key: key.signingKey,
+      algorithm: key.algorithm,
+      kid: key.kid,
+      header: { alg: key.algorithm, typ: 'at+jwt' },
+      iss: options.issuer,
+      expiresIn: options.accessTokenTtl * 1000,
+      ...extra
+    }) as unknown as (payload: object) => string
+  }
+
+  return function signerFor (key: ActiveKey, extra?: object) {
+    if (extra !== undefined) return build(key, inMilliseconds(extra as Record<string, unknown>))
+    let signer = signers.get(key.kid)
+    if (signer === undefined) {
+      signer = build(key)
+      signers.set(key.kid, signer)
+    }
+    return signer
+  }
+}
+
+/** `expiresIn` and `notBefore` as @fastify/jwt reads them: a number is seconds. */
+function inMilliseconds (options: Record<string, unknown>): object {
+  return Object.fromEntries(Object.entries(options).map(([name, value]) => {
+    const milliseconds = typeof value === 'number'
+      ? value * 1000
+      : typeof value === 'string' ? parseDuration(value) : undefined
+    if (milliseconds === undefined || !Number.isFinite(milliseconds)) {
+      throw new InvalidClaimsError(`sign(): ${name} must be a number of seconds or a duration`)
+    }
+    return [name, milliseconds]
   }))
 }
 

@@ -1,17 +1,16 @@
 import type { FastifyInstance } from 'fastify'
-
-/** How long verifiers may cache the key set before asking again. */
-export const JWKS_MAX_AGE_SECONDS = 300
+import { JWKS_MAX_AGE_SECONDS } from '../src/keys.js'
 
 /** `GET /.well-known/jwks.json`: the public keys that verify our tokens (RFC 7517 §5). */
 export default async function jwksRoutes (fastify: FastifyInstance) {
-  const body = JSON.stringify({ keys: fastify.signingKeys.published })
-
+  const keys = fastify.signingKeys
   fastify.get('/.well-known/jwks.json', {
     schema: {
       tags: ['keys'],
       summary: 'The public keys that verify access tokens (RFC 7517)',
-      description: `Empty with HS256. Cache-Control: public, max-age=${JWKS_MAX_AGE_SECONDS}.`,
+      description: 'Published keys include keys scheduled to sign soon and replaced keys whose ' +
+        'tokens may still be alive. Empty with HS256. Cache-Control: public, ' +
+        `max-age=${JWKS_MAX_AGE_SECONDS}.`,
       response: {
         200: {
           type: 'object',
@@ -33,6 +32,6 @@ export default async function jwksRoutes (fastify: FastifyInstance) {
     return reply
       .header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`)
       .type('application/json')
-      .send(body)
+      .send(keys.publishedJson)
   })
 }

@@ -39,7 +39,10 @@ async function app (fastify: FastifyInstance, options: AppOptions) {
     lockout: settings.lockout,
     ...(settings.keyEncryptionSecret === undefined
       ? {}
-      : { keyEncryptionSecret: settings.keyEncryptionSecret })
+      : { keyEncryptionSecret: settings.keyEncryptionSecret }),
+    ...(settings.keyRotationInterval === undefined
+      ? {}
+      : { keyRotationInterval: settings.keyRotationInterval })
   })
   fastify.addHook('onReady', async () => {
     await bootstrapFirstUser({

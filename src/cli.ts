@@ -9,6 +9,10 @@ import configPlugin from '../plugins/config.js'
 import storePlugin from '../plugins/store.js'
 import { addUser, changePassword, findUser, removeUser, setUserDisabled } from './accounts.js'
 import { addClient, rotateClientSecret } from './clients.js'
+import type { Settings } from './config.js'
+import {
+  CLOCK_TOLERANCE_SECONDS, PUBLICATION_LEAD_SECONDS, keySchedule, scheduleKey
+} from './keys.js'
 import { migrate } from './store/database.js'
 import type { Client, Store, User } from './store/index.js'
 
@@ -36,7 +40,8 @@ const USAGE = `Usage: token-issuer <command> [--json]
   clients list               list clients
   clients rotate-secret <id> replace a client's secret and print the new one (once)
   clients remove <id>        delete a client and end its refresh tokens
-  keys list                  list the signing keys (public parts only)
+  keys list                  list the signing keys (public parts only) and their states
+  keys rotate                add the next signing key: published now, signing after a lead time
   migrate                    bring the database schema up to date
 
 Settings come from the environment and .env, as for the server (DATA_DIR, DATABASE_URL, ...).
@@ -130,7 +135,8 @@ async function dispatch (
     case 'clients list': return await none(async () => await clientsList(store))
     case 'clients rotate-secret': return await clientsRotate(store, argument(name, 'client id'))
     case 'clients remove': return await clientsRemove(store, argument(name, 'client id'))
-    case 'keys list': return await none(async () => await keysList(store))
+    case 'keys list': return await none(async () => await keysList(store, fastify.settings))
+    case 'keys rotate': return await none(async () => await keysRotate(store, fastify.settings))
     case 'migrate': return { text: 'The database schema is up to date\n', json: { migrated: true } }
     default: throw new UsageError(`Unknown command: ${words.join(' ')}`)
   }
@@ -241,15 +247,69 @@ function clientSummary (client: Client) {
   }
 }
 
-async function keysList (store: Store): Promise<Output> {
-  const keys = (await store.signingKeys.list()).map((key) => ({
+async function keysList (store: Store, settings: Settings): Promise<Output> {
+  const schedule = keySchedule(await store.signingKeys.list(), Date.now(), settings.accessTokenTtl)
+  const keys = schedule.map(({ key, state, retiresAt }) => ({
     kid: key.kid,
     algorithm: key.algorithm,
-    createdAt: key.createdAt
+    state,
+    createdAt: key.createdAt,
+    activatesAt: key.activatesAt,
+    retiresAt: retiresAt === undefined ? null : new Date(retiresAt).toISOString()
   }))
-  const lines = keys.map((key) => `${key.kid}\t${key.algorithm}\t${key.createdAt}`)
+  const lines = keys.map((key) => [
+    key.kid, key.algorithm, key.state, `signs from ${key.activatesAt}`,
+    key.retiresAt === null ? '' : `retires ${key.retiresAt}`
+  ].join('\t').trimEnd())
   const text = lines.length === 0 ? 'No signing keys yet\n' : `${lines.join('\n')}\n`
   return { text, json: keys }
+}
+
+/**
+ * Schedules the next signing key. It is published at once and signs after the publication lead,
+ * so verifiers caching the key set have it before its first token; the running service (every
+ * replica) reads it within a minute.
+ */
+async function keysRotate (store: Store, settings: Settings): Promise<Output> {
+  if (settings.algorithm === 'HS256') {
+    throw new CommandError('HS256 signs with JWT_SECRET: rotating means changing that secret')
+  }
+  const known = await store.signingKeys.list()
+  const now = Date.now()
+  const schedule = keySchedule(known, now, settings.accessTokenTtl)
+  const pending = schedule.find(({ state }) => state === 'pending')
+  if (pending !== undefined) {
+    throw new CommandError(`Key ${pending.key.kid} is already scheduled to sign from ` +
+      `${pending.key.activatesAt}`)
+  }
+  const current = schedule.find(({ state }) => state === 'active')
+
+  const activatesAt = current === undefined ? now : now + PUBLICATION_LEAD_SECONDS * 1000
+  const key = await scheduleKey(store.signingKeys, known, {
+    algorithm: settings.algorithm,
+    activatesAt,
+    ...(settings.keyEncryptionSecret === undefined
+      ? {}
+      : { keyEncryptionSecret: settings.keyEncryptionSecret })
+  })
+  if (key === undefined) {
+    throw new CommandError('Another process added a signing key at the same time: see keys list')
+  }
+  const retiresAt = new Date(activatesAt + (settings.accessTokenTtl + CLOCK_TOLERANCE_SECONDS) *
+    1000).toISOString()
+  const replaced = current === undefined
+    ? ''
+    : `Key ${current.key.kid} signs until then, and stays published until ${retiresAt}\n`
+  return {
+    text: `Scheduled key ${key.kid} (${key.algorithm}): published now, signs from ` +
+      `${key.activatesAt}\n${replaced}`,
+    json: {
+      kid: key.kid,
+      algorithm: key.algorithm,
+      activatesAt: key.activatesAt,
+      ...(current === undefined ? {} : { replaces: { kid: current.key.kid, retiresAt } })
+    }
+  }
 }
 
 async function existingUser (store: Store, username: string): Promise<User> {

@@ -41,7 +41,8 @@ export const envSchema = {
     LOCKOUT_DURATION: { type: 'string', minLength: 1, default: '30s' },
     LOCKOUT_MAX_DURATION: { type: 'string', minLength: 1, default: '15m' },
     CORS_ORIGINS: { type: 'string', default: '' },
-    KEY_ENCRYPTION_SECRET: { type: 'string' }
+    KEY_ENCRYPTION_SECRET: { type: 'string' },
+    KEY_ROTATION_INTERVAL: { type: 'string', default: '' }
   }
 } as const
 
@@ -72,6 +73,7 @@ export interface Env {
   LOCKOUT_MAX_DURATION: string
   CORS_ORIGINS: string
   KEY_ENCRYPTION_SECRET?: string
+  KEY_ROTATION_INTERVAL: string
 }
 
 /** Everything the service runs on, checked and resolved. */
@@ -104,6 +106,8 @@ export interface Settings {
   corsOrigins: string[]
   /** Encrypts private signing keys at rest when set. */
   keyEncryptionSecret?: Buffer
+  /** Seconds between automatic signing key rotations; absent: keys rotate only by the CLI. */
+  keyRotationInterval?: number
 }
 
 const MIN_TTL_SECONDS = 1
@@ -158,6 +162,7 @@ export function resolveSettings (env: Env): Settings {
           maxDuration: parseTtl('LOCKOUT_MAX_DURATION', env.LOCKOUT_MAX_DURATION)
         },
     corsOrigins: parseOrigins(env.CORS_ORIGINS),
+    ...rotationSetting(env.JWT_ALGORITHM, env.KEY_ROTATION_INTERVAL),
     ...(env.KEY_ENCRYPTION_SECRET === undefined || env.KEY_ENCRYPTION_SECRET === ''
       ? {}
       : {
@@ -307,6 +312,19 @@ export function checkSecret (name: string, secret: string | Buffer | undefined):
     throw new ConfigError(`${name} looks like a PEM key; HS256 needs a random shared secret`)
   }
   return bytes
+}
+
+export const MIN_ROTATION_SECONDS = 3600
+
+function rotationSetting (algorithm: SigningAlgorithm, interval: string) {
+  if (interval.trim() === '') return {}
+  if (algorithm === 'HS256') {
+    throw new ConfigError('KEY_ROTATION_INTERVAL needs an asymmetric JWT_ALGORITHM: an HS256 key ' +
+      'is JWT_SECRET, changed by the operator')
+  }
+  return {
+    keyRotationInterval: parseTtl('KEY_ROTATION_INTERVAL', interval, { min: MIN_ROTATION_SECONDS })
+  }
 }
 
 function bootstrapSetting (username: string | undefined, password: string | undefined) {

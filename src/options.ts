@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import {
-  MAX_FAMILY_SECONDS, MAX_GRACE_SECONDS, SIGNING_ALGORITHMS, checkIssuer, checkKeyEncryptionSecret,
-  checkSecret, parseTtl, type SigningAlgorithm
+  MAX_FAMILY_SECONDS, MAX_GRACE_SECONDS, MIN_ROTATION_SECONDS, SIGNING_ALGORITHMS, checkIssuer,
+  checkKeyEncryptionSecret, checkSecret, parseTtl, type SigningAlgorithm
 } from './config.js'
 import type { LockoutPolicy } from './lockout.js'
 import { ConfigError } from './errors.js'
@@ -80,6 +80,8 @@ export interface TokenIssuerOptions {
   lockout?: { threshold: number, duration: number | string, maxDuration: number | string } | false
   /** Encrypts private signing keys at rest (AES-256-GCM); at least 32 bytes. */
   keyEncryptionSecret?: string | Buffer
+  /** Rotate the signing key this often (seconds or a duration, at least 1h); default never. */
+  keyRotationInterval?: number | string
 }
 
 /** The options after checks and defaults. */
@@ -100,6 +102,7 @@ export interface ResolvedOptions {
   rateLimit: { max: number, window: number } | false
   lockout: LockoutPolicy | false
   keyEncryptionSecret?: Buffer
+  keyRotationInterval?: number
 }
 
 const NAME = 'tokenIssuer option'
@@ -146,7 +149,19 @@ export function resolveOptions (options: TokenIssuerOptions): ResolvedOptions {
       : {
           keyEncryptionSecret: checkKeyEncryptionSecret(`${NAME} keyEncryptionSecret`,
             options.keyEncryptionSecret)
-        })
+        }),
+    ...rotationOption(algorithm, options.keyRotationInterval)
+  }
+}
+
+function rotationOption (algorithm: SigningAlgorithm, interval: number | string | undefined) {
+  if (interval === undefined) return {}
+  if (algorithm === 'HS256') {
+    throw new ConfigError(`${NAME} keyRotationInterval needs an asymmetric algorithm, not HS256`)
+  }
+  return {
+    keyRotationInterval: parseTtl(`${NAME} keyRotationInterval`, interval,
+      { min: MIN_ROTATION_SECONDS })
   }
 }
 

@@ -1,7 +1,7 @@
 import { createDecoder, createVerifier } from 'fast-jwt'
 import type { SigningAlgorithm } from './config.js'
 import { InvalidTokenError } from './errors.js'
-import type { VerificationKey } from './keys.js'
+import type { VerificationKeys } from './keys.js'
 import type { RevokedTokenStore } from './store/revoked-tokens.js'
 
 /** The claims of a verified access token. */
@@ -18,7 +18,8 @@ export interface AccessTokenClaims {
 }
 
 export interface VerifierOptions {
-  keys: Map<string, VerificationKey>
+  /** Our keys by kid; the set may change (rotation) between calls. */
+  keys: VerificationKeys
   issuer: string
   /** Seconds of clock skew tolerated on `exp`, `nbf` and `iat`. */
   clockTolerance: number
@@ -29,6 +30,13 @@ export type AccessTokenVerifier = (
   token: string, options?: { audience?: string | string[] }
 ) => Promise<AccessTokenClaims>
 
+export interface OwnTokenVerifier {
+  /** Every check, revocation included; rejects with FTI_INVALID_TOKEN. */
+  verify: AccessTokenVerifier
+  /** Every check but revocation, synchronously; throws FTI_INVALID_TOKEN. */
+  verifySigned: (token: string, audience?: string | string[]) => AccessTokenClaims
+}
+
 const REQUIRED_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti']
 
 /**
@@ -36,8 +44,7 @@ const REQUIRED_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti']
  * only one allowed (RFC 8725 §3.1), `typ` must be `at+jwt`, the RFC 9068 claims must be there, and
  * a revoked `jti` fails. Verifiers are built once here, one per audience asked for.
  */
-export function createAccessTokenVerifier (options: VerifierOptions): AccessTokenVerifier {
-  const algorithms = [...new Set([...options.keys.values()].map((key) => key.algorithm))]
+export function createAccessTokenVerifier (options: VerifierOptions): OwnTokenVerifier {
   const decode = createDecoder({ complete: true })
   const verifiers = new Map<string, (token: string) => AccessTokenClaims>()
 
@@ -61,22 +68,28 @@ export function createAccessTokenVerifier (options: VerifierOptions): AccessToke
     return verify
   }
 
-  return async function verifyAccessToken (token, { audience } = {}) {
-    let claims: AccessTokenClaims
+  /** Signature, algorithm, `typ` and claims; throws FTI_INVALID_TOKEN. No revocation check. */
+  function verifySigned (token: string, audience?: string | string[]): AccessTokenClaims {
     try {
       const { header } = decode(token) as { header: { kid?: unknown, alg?: unknown } }
-      const key = typeof header.kid === 'string' ? options.keys.get(header.kid) : undefined
-      if (key === undefined || !algorithms.includes(header.alg as SigningAlgorithm)) {
-        throw new Error('unknown key')
-      }
-      claims = verifierFor(audience, key.algorithm, key.key, header.kid as string)(token)
+      const key = typeof header.kid === 'string'
+        ? options.keys.verificationKey(header.kid)
+        : undefined
+      // Each key verifies with its own algorithm only: the header cannot choose another.
+      if (key === undefined || header.alg !== key.algorithm) throw new Error('unknown key')
+      return verifierFor(audience, key.algorithm, key.key, header.kid as string)(token)
     } catch {
       throw new InvalidTokenError('The access token is invalid or expired')
     }
+  }
 
+  async function verify (token: string, { audience }: { audience?: string | string[] } = {}) {
+    const claims = verifySigned(token, audience)
     if (await options.revoked.has(claims.jti)) {
       throw new InvalidTokenError('The access token has been revoked')
     }
     return claims
   }
+
+  return { verify, verifySigned }
 }

@@ -88,6 +88,31 @@ const migrations: Record<string, Migration> = {
         await db.schema.dropTable(table).execute()
       }
     }
+  },
+  '0003_signing_key_schedule': {
+    async up (db: Kysely<any>) {
+      await db.schema.alterTable('signing_keys')
+        .addColumn('activates_at', 'text', (column) => column.notNull().defaultTo(''))
+        .execute()
+      await db.schema.alterTable('signing_keys')
+        .addColumn('generation', 'integer', (column) => column.notNull().defaultTo(0))
+        .execute()
+      // Keys made before had no schedule: each signed from its creation, in that order.
+      await sql`
+        update signing_keys set activates_at = created_at, generation = (
+          select count(*) from signing_keys as older
+          where older.created_at < signing_keys.created_at
+            or (older.created_at = signing_keys.created_at and older.kid <= signing_keys.kid)
+        )`.execute(db)
+      // The constraint replicas agree through: only one of them adds each next key.
+      await db.schema.createIndex('signing_keys_generation').on('signing_keys')
+        .column('generation').unique().execute()
+    },
+    async down (db: Kysely<any>) {
+      await db.schema.dropIndex('signing_keys_generation').execute()
+      await db.schema.alterTable('signing_keys').dropColumn('generation').execute()
+      await db.schema.alterTable('signing_keys').dropColumn('activates_at').execute()
+    }
   }
 }
 

@@ -18,7 +18,12 @@ export interface SigningKeysTable {
   public_jwk: string
   /** PKCS #8 PEM, or sealed (`enc:v1:...`, see key-encryption.ts) with a key-encryption secret. */
   private_key: string
+  /** When the key is added, and published. */
   created_at: string
+  /** When the key starts signing: later than `created_at` for a rotation. */
+  activates_at: string
+  /** The key's place in the sequence of keys; unique. */
+  generation: number
 }
 
 export interface ClientsTable {

@@ -1,6 +1,7 @@
 import { Readable, Writable } from 'node:stream'
 import t from 'tap'
 import { runCli } from '../../src/cli.js'
+import { PUBLICATION_LEAD_SECONDS } from '../../src/keys.js'
 import { basic, build, decodeJwt, login, post } from '../helper.js'
 
 function collector () {
@@ -71,8 +72,49 @@ t.test('keys list shows the signing keys without private parts', async (t) => {
   const { code, stdout } = await cli(dataDir, ['keys', 'list', '--json'])
   t.equal(code, 0)
   const keys = JSON.parse(stdout)
-  t.match(keys, [{ kid: String, algorithm: 'ES256', createdAt: String }])
+  t.match(keys, [{ kid: String, algorithm: 'ES256', state: 'active', createdAt: String }])
   t.notMatch(stdout, /PRIVATE|"d"/)
+})
+
+t.test('keys rotate publishes the next key at once; it signs after the lead time', async (t) => {
+  const dataDir = t.testdir()
+  const fastify = await build(t, { dataDir })
+  const current = fastify.signingKeys.active.kid
+
+  const rotated = await cli(dataDir, ['keys', 'rotate', '--json'])
+  t.equal(rotated.code, 0, rotated.stderr)
+  const next = JSON.parse(rotated.stdout)
+  t.match(next, { kid: String, algorithm: 'ES256', replaces: { kid: current, retiresAt: String } })
+  const lead = Date.parse(next.activatesAt) - Date.now()
+  t.ok(lead > 300_000 && lead <= PUBLICATION_LEAD_SECONDS * 1000,
+    'it signs only after verifiers caching the key set for 300 s have seen it')
+
+  await fastify.signingKeys.refresh()
+  const published = (await fastify.inject('/.well-known/jwks.json')).json().keys
+  t.same(published.map((key: { kid: string }) => key.kid), [current, next.kid],
+    'the running service publishes it once it reads the keys again')
+  t.equal(decodeJwt((await login(fastify)).json().access_token).header.kid, current,
+    'and still signs with the current key')
+
+  const listed = JSON.parse((await cli(dataDir, ['keys', 'list', '--json'])).stdout)
+  t.same(listed.map((key: { state: string }) => key.state), ['active', 'pending'])
+  const again = await cli(dataDir, ['keys', 'rotate'])
+  t.equal(again.code, 1, 'one rotation at a time')
+  t.match(again.stderr, /already scheduled/)
+})
+
+t.test('keys rotate refuses HS256, whose key is JWT_SECRET', async (t) => {
+  const stderr = collector()
+  const code = await runCli(['keys', 'rotate'], {
+    stdin: Readable.from(['']),
+    stdout: collector().stream,
+    stderr: stderr.stream,
+    env: {
+      DATA_DIR: t.testdir(), JWT_ALGORITHM: 'HS256', JWT_SECRET: 'q3Zr9vX2pL7mN4tB8wK1yH6cJ0sF5dGa'
+    }
+  })
+  t.equal(code, 1)
+  t.match(stderr.text(), /JWT_SECRET/)
 })
 
 t.test('mistakes exit non-zero with a message, and passwords are never arguments', async (t) => {
