@@ -8,6 +8,7 @@ import { InvalidClaimsError } from '../src/errors.js'
 import {
   CLOCK_TOLERANCE_SECONDS, KEY_RELOAD_SECONDS, KeyRing, type ActiveKey
 } from '../src/keys.js'
+import type { DenyList } from '../src/deny-list.js'
 import type { Store } from '../src/store/index.js'
 import {
   claimsFrom, guardedSign, type AccessTokenResponse, type TokenClaims
@@ -47,6 +48,8 @@ declare module 'fastify' {
 
 export interface JwtPluginOptions {
   store: Store
+  /** Where revoked access tokens are listed. */
+  denyList: DenyList
   algorithm: SigningAlgorithm
   secret?: Buffer
   issuer: string
@@ -88,7 +91,7 @@ async function jwtPlugin (fastify: FastifyInstance, options: JwtPluginOptions) {
     keys: ring,
     issuer: options.issuer,
     clockTolerance: CLOCK_TOLERANCE_SECONDS,
-    revoked: options.store.revokedTokens
+    revoked: options.denyList
   })
 
   const initial = ring.active

@@ -3,9 +3,9 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { RateLimitedError } from '../src/errors.js'
 import { issueTokens, type GrantContext, type TokenResponse } from '../src/grants.js'
-import { LoginLockout } from '../src/lockout.js'
 import { resolveOptions, type TokenIssuerOptions } from '../src/options.js'
 import { PasswordVerifier } from '../src/passwords.js'
+import { openSharedState } from '../src/shared-state.js'
 import healthRoutes from '../routes/health.js'
 import jwksRoutes from '../routes/jwks.js'
 import metadataRoutes from '../routes/metadata.js'
@@ -34,6 +34,12 @@ declare module 'fastify' {
      * same body: `access_token`, `token_type`, `expires_in`, and `refresh_token` when asked.
      */
     issueAccessToken: (subject: string, options?: IssueAccessTokenOptions) => Promise<TokenResponse>
+    /**
+     * Starts a graceful shutdown: `/health/ready` answers 503 from now on and every answer asks
+     * its client to close the connection, while requests are still served. Call it on SIGTERM,
+     * give the load balancer time to notice, then `close()`.
+     */
+    startDraining: () => void
   }
 }
 
@@ -51,7 +57,15 @@ async function tokenIssuer (
 
   await fastify.register(storePlugin, { databaseUrl: options.databaseUrl })
   const store = fastify.tokenStore
-  await fastify.register(jwtPlugin, { ...options, store })
+  const shared = await openSharedState({
+    store,
+    lockout: options.lockout,
+    redisKeyPrefix: options.redisKeyPrefix,
+    log: fastify.log,
+    ...(options.redisUrl === undefined ? {} : { redisUrl: options.redisUrl })
+  })
+  fastify.addHook('onClose', async () => { await shared.close() })
+  await fastify.register(jwtPlugin, { ...options, store, denyList: shared.denyList })
 
   const grants: Omit<GrantContext, 'log'> = {
     store,
@@ -64,7 +78,7 @@ async function tokenIssuer (
       ? {}
       : { verifyCredentials: options.verifyCredentials }),
     ...(options.claims === undefined ? {} : { claims: options.claims }),
-    ...(options.lockout === false ? {} : { lockout: new LoginLockout(options.lockout) })
+    ...(shared.lockout === undefined ? {} : { lockout: shared.lockout })
   }
   fastify.decorate('issueAccessToken', async (
     subject: string, issue: IssueAccessTokenOptions = {}
@@ -79,6 +93,12 @@ async function tokenIssuer (
       refresh: issue.refreshToken === true,
       ...(issue.audience === undefined ? {} : { audience: issue.audience })
     }))
+  let draining = false
+  fastify.decorate('startDraining', () => { draining = true })
+  fastify.addHook('onSend', async (_request, reply) => {
+    // Keep-alive clients move to another replica while this one still answers them.
+    if (draining) reply.header('connection', 'close')
+  })
   fastify.decorate('authenticate', bearerAuthenticator(
     async (token) => await fastify.verifyAccessToken(token, { audience: options.audience }),
     options.realm))
@@ -97,16 +117,23 @@ async function tokenIssuer (
           max: limit.max,
           timeWindow: limit.window * 1000,
           keyGenerator: (request) => request.ip,
+          // Shared by replicas through Redis; while Redis is away requests pass, and the
+          // login lockout, which then counts in this process, still slows guessing.
+          ...(shared.redis === undefined
+            ? {}
+            : { redis: shared.redis.client, nameSpace: 'rate-limit:', skipOnError: true }),
           errorResponseBuilder: (_request, context) =>
             new RateLimitedError(`Too many requests; retry in ${context.after}`)
         })
       }
       await oauth.register(tokenRoutes, { grants })
-      await oauth.register(revocationRoutes, { store })
+      await oauth.register(revocationRoutes, { store, denyList: shared.denyList })
     })
     await routes.register(jwksRoutes)
     await routes.register(metadataRoutes, { issuer: options.issuer, store })
-    await routes.register(healthRoutes, { store })
+    await routes.register(healthRoutes, {
+      store, redisUp: shared.redisUp, draining: () => draining
+    })
   }, { prefix })
 
   // RFC 8414 §3: an issuer with a path has its metadata at /.well-known/...<path> on its host.

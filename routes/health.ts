@@ -3,7 +3,26 @@ import type { Store } from '../src/store/index.js'
 
 export interface HealthRouteOptions {
   store: Store
+  /** Whether Redis answers; undefined when none is configured. */
+  redisUp: () => boolean | undefined
+  /** True once the process is shutting down. */
+  draining: () => boolean
 }
+
+const readiness = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['ready', 'degraded', 'unavailable', 'draining'] },
+    checks: {
+      type: 'object',
+      properties: {
+        store: { type: 'boolean' },
+        signingKey: { type: 'boolean' },
+        redis: { type: 'boolean', description: 'Only with a Redis configured' }
+      }
+    }
+  }
+} as const
 
 /** Liveness (the process answers) and readiness (it can issue tokens). */
 export default async function healthRoutes (fastify: FastifyInstance, options: HealthRouteOptions) {
@@ -15,23 +34,15 @@ export default async function healthRoutes (fastify: FastifyInstance, options: H
     }
   }, async () => ({ status: 'ok' }))
 
-  const readiness = {
-    type: 'object',
-    properties: {
-      status: { type: 'string', enum: ['ready', 'unavailable'] },
-      checks: {
-        type: 'object',
-        properties: { store: { type: 'boolean' }, signingKey: { type: 'boolean' } }
-      }
-    }
-  }
   fastify.get('/health/ready', {
     schema: {
       tags: ['health'],
       summary: 'Readiness: the store answers and a signing key is loaded',
+      description: 'degraded (200): Redis is away; tokens are still issued, with counters in ' +
+        'this process and the deny list read from the store. draining (503): shutting down.',
       response: {
-        200: { ...readiness, description: 'Ready to issue tokens' },
-        503: { ...readiness, description: 'Not ready; checks says what is missing' }
+        200: { ...readiness, description: 'Ready (or degraded) to issue tokens' },
+        503: { ...readiness, description: 'Not ready, or shutting down; checks says why' }
       }
     }
   }, async (request, reply) => {
@@ -40,11 +51,14 @@ export default async function healthRoutes (fastify: FastifyInstance, options: H
       return false
     })
     const signingKey = fastify.signingKeys.active !== undefined
+    const redis = options.redisUp()
 
-    const ready = store && signingKey
-    return reply.code(ready ? 200 : 503).send({
-      status: ready ? 'ready' : 'unavailable',
-      checks: { store, signingKey }
+    const status = options.draining()
+      ? 'draining'
+      : !store || !signingKey ? 'unavailable' : redis === false ? 'degraded' : 'ready'
+    return reply.code(['ready', 'degraded'].includes(status) ? 200 : 503).send({
+      status,
+      checks: { store, signingKey, ...(redis === undefined ? {} : { redis }) }
     })
   })
 }

@@ -2,12 +2,14 @@ import type { FastifyInstance } from 'fastify'
 import { InvalidClientError, InvalidRequestError } from '../src/errors.js'
 import { present } from '../src/grants.js'
 import { introspectToken, revokeToken } from '../src/revocation.js'
+import type { DenyList } from '../src/deny-list.js'
 import type { Store } from '../src/store/index.js'
 import { OAUTH_BODY_LIMIT, oauthEndpoint, requestClient } from '../plugins/oauth-endpoint.js'
 import { oauthErrors } from './schemas.js'
 
 export interface RevocationRouteOptions {
   store: Store
+  denyList: DenyList
 }
 
 const parameter = { type: 'string' } as const
@@ -47,7 +49,9 @@ export default async function revocationRoutes (
   fastify: FastifyInstance, options: RevocationRouteOptions
 ) {
   await oauthEndpoint(fastify)
-  const lookup = { store: options.store, verifyAccessToken: fastify.verifyAccessToken }
+  const lookup = {
+    store: options.store, denyList: options.denyList, verifyAccessToken: fastify.verifyAccessToken
+  }
   fastify.post('/revoke', {
     bodyLimit: OAUTH_BODY_LIMIT,
     schema: {

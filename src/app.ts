@@ -42,7 +42,9 @@ async function app (fastify: FastifyInstance, options: AppOptions) {
       : { keyEncryptionSecret: settings.keyEncryptionSecret }),
     ...(settings.keyRotationInterval === undefined
       ? {}
-      : { keyRotationInterval: settings.keyRotationInterval })
+      : { keyRotationInterval: settings.keyRotationInterval }),
+    ...(settings.redisUrl === undefined ? {} : { redisUrl: settings.redisUrl }),
+    redisKeyPrefix: settings.redisKeyPrefix
   })
   fastify.addHook('onReady', async () => {
     await bootstrapFirstUser({

@@ -6,7 +6,10 @@ import { ConfigError } from './errors.js'
 import { checkNewPassword, checkNewUsername } from './credentials.js'
 import type { LockoutPolicy } from './lockout.js'
 import { LOG_LEVELS } from './logger.js'
+import { checkRedisUrl } from './redis.js'
 import type { RefreshPolicy } from './refresh.js'
+
+export const DEFAULT_REDIS_KEY_PREFIX = 'token-issuer:'
 
 export const SIGNING_ALGORITHMS = ['ES256', 'EdDSA', 'RS256', 'HS256'] as const
 export type SigningAlgorithm = typeof SIGNING_ALGORITHMS[number]
@@ -42,7 +45,9 @@ export const envSchema = {
     LOCKOUT_MAX_DURATION: { type: 'string', minLength: 1, default: '15m' },
     CORS_ORIGINS: { type: 'string', default: '' },
     KEY_ENCRYPTION_SECRET: { type: 'string' },
-    KEY_ROTATION_INTERVAL: { type: 'string', default: '' }
+    KEY_ROTATION_INTERVAL: { type: 'string', default: '' },
+    REDIS_URL: { type: 'string', default: '' },
+    REDIS_KEY_PREFIX: { type: 'string', default: DEFAULT_REDIS_KEY_PREFIX }
   }
 } as const
 
@@ -74,6 +79,8 @@ export interface Env {
   CORS_ORIGINS: string
   KEY_ENCRYPTION_SECRET?: string
   KEY_ROTATION_INTERVAL: string
+  REDIS_URL: string
+  REDIS_KEY_PREFIX: string
 }
 
 /** Everything the service runs on, checked and resolved. */
@@ -108,6 +115,10 @@ export interface Settings {
   keyEncryptionSecret?: Buffer
   /** Seconds between automatic signing key rotations; absent: keys rotate only by the CLI. */
   keyRotationInterval?: number
+  /** The Redis replicas share counters and the deny list through; absent: none. */
+  redisUrl?: string
+  /** What every key this service writes to Redis starts with. */
+  redisKeyPrefix: string
 }
 
 const MIN_TTL_SECONDS = 1
@@ -163,6 +174,8 @@ export function resolveSettings (env: Env): Settings {
         },
     corsOrigins: parseOrigins(env.CORS_ORIGINS),
     ...rotationSetting(env.JWT_ALGORITHM, env.KEY_ROTATION_INTERVAL),
+    ...(env.REDIS_URL.trim() === '' ? {} : { redisUrl: checkRedisUrl('REDIS_URL', env.REDIS_URL) }),
+    redisKeyPrefix: env.REDIS_KEY_PREFIX,
     ...(env.KEY_ENCRYPTION_SECRET === undefined || env.KEY_ENCRYPTION_SECRET === ''
       ? {}
       : {

@@ -4,7 +4,7 @@ import { parseScope } from './clients.js'
 import {
   MAX_PASSWORD_BYTES, MAX_USERNAME_LENGTH, malformedUnicode, normaliseUsername, passwordTooLong
 } from './credentials.js'
-import type { LoginLockout } from './lockout.js'
+import type { Lockout } from './lockout.js'
 import type { ClaimsHook, VerifyCredentials } from './options.js'
 import {
   InvalidClientError, InvalidGrantError, InvalidRequestError, InvalidScopeError, LoginLockedError,
@@ -37,7 +37,7 @@ export interface GrantContext {
   refresh: RefreshPolicy
   verifyCredentials?: VerifyCredentials
   claims?: ClaimsHook
-  lockout?: LoginLockout
+  lockout?: Lockout
   log: FastifyBaseLogger
 }
 
@@ -121,7 +121,7 @@ async function passwordGrant (context: GrantContext, grant: GrantRequest) {
   const ip = grant.request.ip
   // Unknown usernames are counted alike, so a lock says nothing about whether an account exists.
   const lockKey = normaliseUsername(username) ?? username
-  const lockedFor = context.lockout?.lockedFor(lockKey) ?? 0
+  const lockedFor = await context.lockout?.lockedFor(lockKey) ?? 0
   if (lockedFor > 0) {
     context.log.warn({ username, ip, retryAfter: lockedFor }, 'login refused: username locked')
     throw Object.assign(new LoginLockedError(LOGIN_LOCKED), { retryAfter: lockedFor })
@@ -129,12 +129,12 @@ async function passwordGrant (context: GrantContext, grant: GrantRequest) {
 
   const owner = await resourceOwner(context, username, password, grant.request)
   if (owner === undefined) {
-    const locks = context.lockout?.fail(lockKey) ?? 0
+    const locks = await context.lockout?.fail(lockKey) ?? 0
     const lock = locks > 0 ? { lockedFor: locks } : {}
     context.log.warn({ username, ip, clientId: client?.id, ...lock }, 'login failed')
     throw new InvalidGrantError(LOGIN_FAILED)
   }
-  context.lockout?.succeed(lockKey)
+  await context.lockout?.succeed(lockKey)
 
   const refreshable = client === undefined || client.grantTypes.includes('refresh_token')
   return await issueTokens(context, {

@@ -1,10 +1,12 @@
 import type { FastifyRequest } from 'fastify'
 import {
-  MAX_FAMILY_SECONDS, MAX_GRACE_SECONDS, MIN_ROTATION_SECONDS, SIGNING_ALGORITHMS, checkIssuer,
-  checkKeyEncryptionSecret, checkSecret, parseTtl, type SigningAlgorithm
+  DEFAULT_REDIS_KEY_PREFIX, MAX_FAMILY_SECONDS, MAX_GRACE_SECONDS, MIN_ROTATION_SECONDS,
+  SIGNING_ALGORITHMS, checkIssuer, checkKeyEncryptionSecret, checkSecret, parseTtl,
+  type SigningAlgorithm
 } from './config.js'
 import type { LockoutPolicy } from './lockout.js'
 import { ConfigError } from './errors.js'
+import { checkRedisUrl } from './redis.js'
 import type { RefreshPolicy } from './refresh.js'
 
 /** What a host's own user lookup returns for a good username and password. */
@@ -82,6 +84,13 @@ export interface TokenIssuerOptions {
   keyEncryptionSecret?: string | Buffer
   /** Rotate the signing key this often (seconds or a duration, at least 1h); default never. */
   keyRotationInterval?: number | string
+  /**
+   * A Redis (`redis://...`) for what replicas share: the access token deny list, login lockout
+   * and rate-limit counters. Without it they stay in the store and in this process.
+   */
+  redisUrl?: string
+  /** What every key written to Redis starts with (default 'token-issuer:'). */
+  redisKeyPrefix?: string
 }
 
 /** The options after checks and defaults. */
@@ -103,6 +112,8 @@ export interface ResolvedOptions {
   lockout: LockoutPolicy | false
   keyEncryptionSecret?: Buffer
   keyRotationInterval?: number
+  redisUrl?: string
+  redisKeyPrefix: string
 }
 
 const NAME = 'tokenIssuer option'
@@ -150,7 +161,13 @@ export function resolveOptions (options: TokenIssuerOptions): ResolvedOptions {
           keyEncryptionSecret: checkKeyEncryptionSecret(`${NAME} keyEncryptionSecret`,
             options.keyEncryptionSecret)
         }),
-    ...rotationOption(algorithm, options.keyRotationInterval)
+    ...rotationOption(algorithm, options.keyRotationInterval),
+    ...(options.redisUrl === undefined
+      ? {}
+      : { redisUrl: checkRedisUrl(`${NAME} redisUrl`, options.redisUrl) }),
+    redisKeyPrefix: options.redisKeyPrefix === undefined
+      ? DEFAULT_REDIS_KEY_PREFIX
+      : requiredString('redisKeyPrefix', options.redisKeyPrefix)
   }
 }
 

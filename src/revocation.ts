@@ -1,10 +1,12 @@
 import type { FastifyBaseLogger } from 'fastify'
+import type { DenyList } from './deny-list.js'
 import { hashRefreshToken } from './refresh.js'
 import type { Client, Store } from './store/index.js'
 import type { AccessTokenClaims, AccessTokenVerifier } from './verify.js'
 
 export interface TokenLookup {
   store: Store
+  denyList: DenyList
   verifyAccessToken: AccessTokenVerifier
 }
 
@@ -28,7 +30,7 @@ export async function revokeToken (
 
   const claims = await lookup.verifyAccessToken(token).catch(() => undefined)
   if (claims === undefined || !mayRevoke(claims, client)) return
-  await lookup.store.revokedTokens.add(claims.jti, new Date(claims.exp * 1000))
+  await lookup.denyList.add(claims.jti, new Date(claims.exp * 1000))
   log.info({ jti: claims.jti }, 'access token revoked')
 }
 

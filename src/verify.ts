@@ -2,7 +2,7 @@ import { createDecoder, createVerifier } from 'fast-jwt'
 import type { SigningAlgorithm } from './config.js'
 import { InvalidTokenError } from './errors.js'
 import type { VerificationKeys } from './keys.js'
-import type { RevokedTokenStore } from './store/revoked-tokens.js'
+import type { DenyList } from './deny-list.js'
 
 /** The claims of a verified access token. */
 export interface AccessTokenClaims {
@@ -23,7 +23,7 @@ export interface VerifierOptions {
   issuer: string
   /** Seconds of clock skew tolerated on `exp`, `nbf` and `iat`. */
   clockTolerance: number
-  revoked: RevokedTokenStore
+  revoked: Pick<DenyList, 'has'>
 }
 
 export type AccessTokenVerifier = (

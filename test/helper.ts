@@ -1,7 +1,11 @@
+import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
 import pg from 'pg'
 import type { Test } from 'tap'
 import app from '../src/app.js'
@@ -176,4 +180,88 @@ export function onEachEngine (
     }
     await body(t, postgresUrlFor(t), 'postgres')
   })
+}
+
+/** The Redis the tests share, each under a key prefix of its own. */
+export const REDIS_TEST_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379'
+
+let redisReason: Promise<string | undefined> | undefined
+
+/** Why Redis cannot be used here, or undefined when it answers. */
+export async function redisUnavailable (): Promise<string | undefined> {
+  redisReason ??= (async () => {
+    const client = new Redis(REDIS_TEST_URL, {
+      lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null
+    })
+    client.on('error', () => {})
+    try {
+      await client.connect()
+      await client.ping()
+      return undefined
+    } catch (error) {
+      const { code, message } = error as { code?: string, message: string }
+      return `Redis at ${REDIS_TEST_URL} is unavailable (${code ?? message})`
+    } finally {
+      client.disconnect()
+    }
+  })()
+  return await redisReason
+}
+
+/** A key prefix of the test's own; its keys are deleted when the test ends. */
+export function redisPrefixFor (t: Test): string {
+  const prefix = `fti-test:${process.pid}:${randomBytes(4).toString('hex')}:`
+  t.teardown(async () => {
+    const client = new Redis(REDIS_TEST_URL, { maxRetriesPerRequest: 0 })
+    const keys = await client.keys(`${prefix}*`)
+    if (keys.length > 0) await client.del(...keys)
+    client.disconnect()
+  })
+  return prefix
+}
+
+/** A free TCP port on loopback. */
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+/**
+ * A Redis server of the test's own, which it may stop and start again (empty, as a restarted
+ * Redis without persistence is); undefined, with the reason, where redis-server is not installed.
+ */
+export async function ownRedisServer (
+  t: Test
+): Promise<{ url: string, start: () => Promise<void>, stop: () => Promise<void> } | string> {
+  const port = await freePort()
+  let child: ChildProcess | undefined
+  const start = async () => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+      '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const started = await new Promise<boolean | string>((resolve) => {
+      child?.once('error', (error) => { resolve(error.message) })
+      child?.stdout?.on('data', (chunk: Buffer) => {
+        if (/Ready to accept connections/.test(chunk.toString())) resolve(true)
+      })
+    })
+    if (started !== true) throw new Error(`redis-server did not start: ${String(started)}`)
+  }
+  const stop = async () => {
+    if (child === undefined || child.exitCode !== null) return
+    const exited = once(child, 'exit')
+    child.kill('SIGKILL')
+    await exited
+  }
+  try {
+    await start()
+  } catch (error) {
+    return (error as Error).message
+  }
+  t.teardown(stop)
+  return { url: `redis://127.0.0.1:${port}`, start, stop }
 }

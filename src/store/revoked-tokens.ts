@@ -22,6 +22,14 @@ export class RevokedTokenStore {
     return row !== undefined
   }
 
+  /** The entries whose tokens have not expired. */
+  async live (now = new Date()): Promise<Array<{ jti: string, expiresAt: Date }>> {
+    const rows = await this.#db.selectFrom('revoked_tokens').selectAll()
+      .where('expires_at', '>', now.toISOString())
+      .execute()
+    return rows.map((row) => ({ jti: row.jti, expiresAt: new Date(row.expires_at) }))
+  }
+
   /** Drops entries whose tokens have expired anyway; resolves how many. */
   async purgeExpired (now = new Date()): Promise<number> {
     const result = await this.#db.deleteFrom('revoked_tokens')

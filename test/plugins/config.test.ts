@@ -35,7 +35,8 @@ t.test('an empty environment gives the laptop defaults', async (t) => {
     trustProxy: false,
     rateLimit: { max: 30, window: 60 },
     lockout: { threshold: 5, duration: 30, maxDuration: 900 },
-    corsOrigins: []
+    corsOrigins: [],
+    redisKeyPrefix: 'token-issuer:'
   })
 })
 
@@ -76,6 +77,19 @@ t.test('every variable is read', async (t) => {
     refresh: { ttl: 3600, familyTtl: 172800, gracePeriod: 0 }
   })
   t.same(settings.secret, Buffer.from(SECRET))
+})
+
+t.test('the settings for replicas: rotation and Redis', async (t) => {
+  const settings = await settingsFrom({
+    KEY_ROTATION_INTERVAL: '30d',
+    REDIS_URL: 'redis://:pw@cache.internal:6380/2',
+    REDIS_KEY_PREFIX: 'tokens-eu:'
+  })
+  t.match(settings, {
+    keyRotationInterval: 30 * 86400,
+    redisUrl: 'redis://:pw@cache.internal:6380/2',
+    redisKeyPrefix: 'tokens-eu:'
+  })
 })
 
 t.test('ACCESS_TOKEN_TTL takes seconds or a unit', async (t) => {
@@ -130,7 +144,14 @@ t.test('a bad value stops the start with a message naming the variable', async (
     [{ REFRESH_TOKENS: 'yes please' }, /^REFRESH_TOKENS must be boolean/],
     [{ REFRESH_TOKEN_TTL: '0' }, /^REFRESH_TOKEN_TTL must be .* between 1s and 366d/],
     [{ REFRESH_FAMILY_TTL: 'forever' }, /^REFRESH_FAMILY_TTL must be/],
-    [{ REFRESH_GRACE_PERIOD: '10m' }, /^REFRESH_GRACE_PERIOD must be .* between 0s and 300s/]
+    [{ REFRESH_GRACE_PERIOD: '10m' }, /^REFRESH_GRACE_PERIOD must be .* between 0s and 300s/],
+    [{ KEY_ROTATION_INTERVAL: '30m' }, /^KEY_ROTATION_INTERVAL must be .* between 3600s and/],
+    [
+      { KEY_ROTATION_INTERVAL: '30d', JWT_ALGORITHM: 'HS256', JWT_SECRET: SECRET },
+      /^KEY_ROTATION_INTERVAL needs an asymmetric JWT_ALGORITHM/
+    ],
+    [{ REDIS_URL: 'http://127.0.0.1:6379' }, /^REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/],
+    [{ REDIS_URL: 'redis://' }, /^REDIS_URL must be/]
   ]
 
   for (const [env, message] of cases) {

@@ -1,0 +1,123 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Redis } from 'ioredis'
+import t, { type Test } from 'tap'
+import { SharedDenyList } from '../../src/deny-list.js'
+import { SharedLockout } from '../../src/lockout.js'
+import { SharedRedis } from '../../src/redis.js'
+import { openStore } from '../../src/store/index.js'
+import {
+  PASSWORD, REDIS_TEST_URL, USERNAME, build, login, ownRedisServer, post, redisPrefixFor,
+  redisUnavailable, registerClient, basic
+} from '../helper.js'
+
+const quiet = { info: () => {}, warn: () => {} }
+const POLICY = { threshold: 5, duration: 30, maxDuration: 900 }
+
+/** A connection as a replica has it, up before the test goes on. */
+async function replicaRedis (t: Test, url: string, prefix: string): Promise<SharedRedis> {
+  const redis = new SharedRedis(url, prefix, quiet)
+  t.teardown(async () => { await redis.close() })
+  const up = new Promise((resolve) => redis.once('up', resolve))
+  redis.connect()
+  await up
+  return redis
+}
+
+async function until (condition: () => boolean | Promise<boolean>, what: string) {
+  for (let waited = 0; waited < 10_000; waited += 50) {
+    if (await condition()) return
+    await sleep(50)
+  }
+  throw new Error(`timed out waiting until ${what}`)
+}
+
+t.test('with Redis', async (t) => {
+  const reason = await redisUnavailable()
+  if (reason !== undefined) return t.skip(reason, async () => {})
+
+  t.test('lockout failures add up across replicas, and a success resets them', async (t) => {
+    const prefix = redisPrefixFor(t)
+    const [a, b] = [
+      new SharedLockout(POLICY, await replicaRedis(t, REDIS_TEST_URL, prefix)),
+      new SharedLockout(POLICY, await replicaRedis(t, REDIS_TEST_URL, prefix))
+    ] as const
+
+    for (const lockout of [a, b, a, b]) t.equal(await lockout.fail('alice'), 0)
+    t.equal(await b.fail('alice'), 30, 'the fifth failure, wherever it lands, locks')
+    t.equal(await a.lockedFor('alice'), 30, 'and the lock holds on every replica')
+    t.equal(await a.fail('alice'), 60, 'each further failure doubles it')
+    t.equal(await b.lockedFor('bob'), 0, 'per username')
+
+    await a.succeed('alice')
+    t.equal(await b.lockedFor('alice'), 0)
+    t.equal(await b.fail('alice'), 0, 'counting starts again')
+  })
+
+  t.test('a revocation on one replica is seen by another; entries expire with their tokens',
+    async (t) => {
+      const prefix = redisPrefixFor(t)
+      const url = `sqlite:${t.testdir()}/tokens.db`
+      const store = await openStore(url)
+      t.teardown(() => store.close())
+      const replica = async () => new SharedDenyList(store.revokedTokens,
+        await replicaRedis(t, REDIS_TEST_URL, prefix))
+      const [a, b] = [await replica(), await replica()]
+      t.teardown(() => { a.close(); b.close() })
+      await until(() => a.synced && b.synced, 'both have copied the store')
+
+      await a.add('jti-1', new Date(Date.now() + 60_000))
+      await a.add('jti-short', new Date(Date.now() + 300))
+      t.ok(await b.has('jti-1'))
+      t.notOk(await b.has('jti-2'))
+
+      const raw = new Redis(REDIS_TEST_URL)
+      t.teardown(() => { raw.disconnect() })
+      t.ok(await raw.exists(`${prefix}revoked:jti-1`), 'kept under the prefix, in Redis')
+      await sleep(400)
+      t.equal(await raw.exists(`${prefix}revoked:jti-short`), 0, 'gone when its token expired')
+    })
+})
+
+t.test('when Redis goes away, tokens are still issued; when it returns, it is used again',
+  async (t) => {
+    const redis = await ownRedisServer(t)
+    if (typeof redis === 'string') return t.skip(redis, async () => {})
+    const logs: Array<Record<string, unknown>> = []
+    const env = { REDIS_URL: redis.url, LOCKOUT_THRESHOLD: '3', LOCKOUT_DURATION: '1m' }
+    const fastify = await build(t, { logs, env })
+    const ready = async () => (await fastify.inject('/health/ready')).json()
+    const healthy = { status: 'ready', checks: { store: true, signingKey: true, redis: true } }
+    t.same(await ready(), healthy)
+    const secret = await registerClient(fastify,
+      { id: 'rs', grantTypes: ['client_credentials'], scopes: [] }) as string
+    const introspect = async (token: string) =>
+      (await post(fastify, '/introspect', { token }, basic('rs', secret))).json().active
+    const revoked = (await login(fastify)).json().access_token
+    await post(fastify, '/revoke', { token: revoked })
+
+    await redis.stop()
+    await until(async () => (await ready()).status === 'degraded', 'readiness shows the outage')
+    const during = await fastify.inject('/health/ready')
+    t.equal(during.statusCode, 200, 'degraded, still in service')
+    t.same(during.json().checks, { store: true, signingKey: true, redis: false })
+    t.equal((await login(fastify)).statusCode, 200, 'logins go on')
+    t.equal(await introspect(revoked), false, 'the deny list is read from the store')
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await login(fastify, 'mallory', 'wrong password')
+    }
+    t.equal((await login(fastify, 'mallory', 'wrong password')).json().error_description,
+      'Too many failed logins for this username; try again later',
+      'lockout counts in the process meanwhile')
+    t.ok(logs.some((line) => line.msg === 'redis unavailable: falling back to this process and ' +
+      'the store'), 'the outage is logged')
+
+    await redis.start()
+    await until(async () => (await ready()).status === 'ready', 'Redis is used again')
+    const raw = new Redis(redis.url)
+    t.teardown(() => { raw.disconnect() })
+    const claims = fastify.jwt.decode<{ jti: string }>(revoked)
+    t.equal(await raw.exists(`token-issuer:revoked:${claims?.jti}`), 1,
+      'the restarted, empty Redis got the deny list back from the store')
+    t.equal(await introspect(revoked), false)
+    t.equal((await login(fastify, USERNAME, PASSWORD)).statusCode, 200)
+  })
