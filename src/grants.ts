@@ -121,16 +121,17 @@ async function passwordGrant (context: GrantContext, grant: GrantRequest) {
   const ip = grant.request.ip
   // Unknown usernames are counted alike, so a lock says nothing about whether an account exists.
   const lockKey = normaliseUsername(username) ?? username
-  const lockedFor = await context.lockout?.lockedFor(lockKey) ?? 0
-  if (lockedFor > 0) {
-    context.log.warn({ username, ip, retryAfter: lockedFor }, 'login refused: username locked')
-    throw Object.assign(new LoginLockedError(LOGIN_LOCKED), { retryAfter: lockedFor })
+  // Counted before the password is checked: parallel guesses cannot outrun the threshold.
+  const attempt = await context.lockout?.attempt(lockKey) ?? { lockedFor: 0, locks: 0 }
+  if (attempt.lockedFor > 0) {
+    context.log.warn({ username, ip, retryAfter: attempt.lockedFor },
+      'login refused: username locked')
+    throw Object.assign(new LoginLockedError(LOGIN_LOCKED), { retryAfter: attempt.lockedFor })
   }
 
   const owner = await resourceOwner(context, username, password, grant.request)
   if (owner === undefined) {
-    const locks = await context.lockout?.fail(lockKey) ?? 0
-    const lock = locks > 0 ? { lockedFor: locks } : {}
+    const lock = attempt.locks > 0 ? { lockedFor: attempt.locks } : {}
     context.log.warn({ username, ip, clientId: client?.id, ...lock }, 'login failed')
     throw new InvalidGrantError(LOGIN_FAILED)
   }

@@ -11,31 +11,39 @@ export interface LockoutPolicy {
 }
 
 /**
- * Counts failed logins per username, known or not (so a lock says nothing about whether the
+ * Counts login attempts per username, known or not (so a lock says nothing about whether the
  * account exists), and locks a username for a progressively longer time once it reaches the
- * threshold. A success resets it.
+ * threshold. An attempt is counted before its password is checked, so parallel guesses cannot
+ * slip past the threshold while the first ones are still hashing; a success resets the count.
  */
 export interface Lockout {
-  /** Seconds until the username may try again, or 0 when it may try now. */
-  lockedFor: (username: string) => Promise<number>
-  /** Records a failure; resolves the seconds of the lock it starts, or 0. */
-  fail: (username: string) => Promise<number>
+  /**
+   * Counts an attempt. `lockedFor` > 0: refuse it, for that many seconds. Otherwise it goes on,
+   * and `locks` is the lock it started for the attempts after it (0: none), should it fail.
+   */
+  attempt: (username: string) => Promise<LoginAttempt>
+  /** The password was right: the count starts again, and a lock this attempt set is lifted. */
   succeed: (username: string) => Promise<void>
 }
 
-/** The lock that the `failures`-th failure in a row starts, in seconds (0: none). */
-function lockSeconds (policy: LockoutPolicy, failures: number): number {
-  if (failures < policy.threshold) return 0
-  return Math.min(policy.duration * 2 ** (failures - policy.threshold), policy.maxDuration)
+export interface LoginAttempt {
+  lockedFor: number
+  locks: number
+}
+
+/** The lock that the `attempts`-th attempt in a row starts, in seconds (0: none). */
+function lockSeconds (policy: LockoutPolicy, attempts: number): number {
+  if (attempts < policy.threshold) return 0
+  return Math.min(policy.duration * 2 ** (attempts - policy.threshold), policy.maxDuration)
 }
 
 interface Entry {
-  failures: number
+  attempts: number
   lockedUntil: number
-  lastFailure: number
+  lastAttempt: number
 }
 
-/** Usernames tracked at most; the least recently failed are forgotten first. */
+/** Usernames tracked at most; the least recently tried are forgotten first. */
 const MAX_ENTRIES = 100_000
 
 /** Lockout state in this process: replicas count separately, and a restart forgets it. */
@@ -47,35 +55,28 @@ export class LoginLockout implements Lockout {
     this.#policy = policy
   }
 
-  async lockedFor (username: string): Promise<number> {
-    return this.lockedForAt(username, Date.now())
-  }
-
-  async fail (username: string): Promise<number> {
-    return this.failAt(username, Date.now())
+  async attempt (username: string): Promise<LoginAttempt> {
+    return this.attemptAt(username, Date.now())
   }
 
   async succeed (username: string): Promise<void> {
     this.#entries.delete(username)
   }
 
-  lockedForAt (username: string, now: number): number {
-    const entry = this.#entries.get(username)
-    if (entry === undefined || entry.lockedUntil <= now) return 0
-    return Math.ceil((entry.lockedUntil - now) / 1000)
-  }
+  attemptAt (username: string, now: number): LoginAttempt {
+    const entry = this.#entries.get(username) ?? { attempts: 0, lockedUntil: 0, lastAttempt: now }
+    if (entry.lockedUntil > now) {
+      return { lockedFor: Math.ceil((entry.lockedUntil - now) / 1000), locks: 0 }
+    }
+    // A quiet spell as long as the longest lock forgives earlier attempts.
+    if (now - entry.lastAttempt > this.#policy.maxDuration * 1000) entry.attempts = 0
 
-  failAt (username: string, now: number): number {
-    const entry = this.#entries.get(username) ?? { failures: 0, lockedUntil: 0, lastFailure: now }
-    // A quiet spell as long as the longest lock forgives earlier failures.
-    if (now - entry.lastFailure > this.#policy.maxDuration * 1000) entry.failures = 0
-
-    entry.failures += 1
-    entry.lastFailure = now
+    entry.attempts += 1
+    entry.lastAttempt = now
     this.#remember(username, entry)
-    const seconds = lockSeconds(this.#policy, entry.failures)
-    if (seconds > 0) entry.lockedUntil = now + seconds * 1000
-    return seconds
+    const locks = lockSeconds(this.#policy, entry.attempts)
+    if (locks > 0) entry.lockedUntil = now + locks * 1000
+    return { lockedFor: 0, locks }
   }
 
   #remember (username: string, entry: Entry): void {
@@ -89,74 +90,67 @@ export class LoginLockout implements Lockout {
 }
 
 /**
- * One failure, atomically: count it (the count is forgotten after a quiet spell as long as the
- * longest lock), and set the lock it earns. KEYS: failures, lock. ARGV: threshold, first lock
- * and longest lock in milliseconds. Resolves the lock in milliseconds, or 0.
+ * One attempt, atomically. KEYS: attempts, lock. ARGV: threshold, first lock and longest lock in
+ * milliseconds. While locked: the negative milliseconds left. Otherwise the attempt is counted
+ * (the count is forgotten after a quiet spell as long as the longest lock), the lock it earns is
+ * set, and its milliseconds (or 0) are the answer.
  */
-const FAIL_SCRIPT = `
-local failures = redis.call('INCR', KEYS[1])
+const ATTEMPT_SCRIPT = `
+local left = redis.call('PTTL', KEYS[2])
+if left > 0 then return -left end
+local attempts = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 local threshold = tonumber(ARGV[1])
-if failures < threshold then return 0 end
-local lock = math.min(tonumber(ARGV[2]) * 2 ^ (failures - threshold), tonumber(ARGV[3]))
+if attempts < threshold then return 0 end
+local lock = math.min(tonumber(ARGV[2]) * 2 ^ (attempts - threshold), tonumber(ARGV[3]))
 redis.call('SET', KEYS[2], '1', 'PX', lock)
 return lock
 `
 
-type FailCommand = (failures: string, lock: string, threshold: number, first: number,
+type AttemptCommand = (attempts: string, lock: string, threshold: number, first: number,
   longest: number) => Promise<number>
 
 /**
- * Lockout state in Redis, so failures add up across replicas. While Redis is away, this process
+ * Lockout state in Redis, so attempts add up across replicas. While Redis is away, this process
  * counts on its own, so guessing stays slow during an outage.
  */
 export class SharedLockout implements Lockout {
   readonly #policy: LockoutPolicy
   readonly #redis: SharedRedis
   readonly #local: LoginLockout
-  readonly #fail: FailCommand
+  readonly #attempt: AttemptCommand
 
   constructor (policy: LockoutPolicy, redis: SharedRedis) {
     this.#policy = policy
     this.#redis = redis
     this.#local = new LoginLockout(policy)
-    redis.client.defineCommand('tokenIssuerLoginFailed', { numberOfKeys: 2, lua: FAIL_SCRIPT })
-    const client = redis.client as unknown as Record<'tokenIssuerLoginFailed', FailCommand>
-    this.#fail = client.tokenIssuerLoginFailed.bind(client)
+    redis.client.defineCommand('tokenIssuerLoginAttempt', { numberOfKeys: 2, lua: ATTEMPT_SCRIPT })
+    const client = redis.client as unknown as Record<'tokenIssuerLoginAttempt', AttemptCommand>
+    this.#attempt = client.tokenIssuerLoginAttempt.bind(client)
   }
 
-  async lockedFor (username: string): Promise<number> {
-    const local = await this.#local.lockedFor(username)
-    if (!this.#redis.up) return local
-    try {
-      const milliseconds = await this.#redis.client.pttl(lockKey(username))
-      return Math.max(local, milliseconds > 0 ? Math.ceil(milliseconds / 1000) : 0)
-    } catch {
-      return local
-    }
-  }
-
-  async fail (username: string): Promise<number> {
-    if (!this.#redis.up) return await this.#local.fail(username)
+  async attempt (username: string): Promise<LoginAttempt> {
+    if (!this.#redis.up) return await this.#local.attempt(username)
     const { threshold, duration, maxDuration } = this.#policy
     try {
-      const milliseconds = await this.#fail(failuresKey(username), lockKey(username), threshold,
-        duration * 1000, maxDuration * 1000)
-      return Math.ceil(milliseconds / 1000)
+      const milliseconds = await this.#attempt(attemptsKey(username), lockKey(username),
+        threshold, duration * 1000, maxDuration * 1000)
+      const seconds = Math.ceil(Math.abs(milliseconds) / 1000)
+      return milliseconds < 0 ? { lockedFor: seconds, locks: 0 } : { lockedFor: 0, locks: seconds }
     } catch {
-      return await this.#local.fail(username)
+      return await this.#local.attempt(username)
     }
   }
 
   async succeed (username: string): Promise<void> {
     await this.#local.succeed(username)
     if (!this.#redis.up) return
-    await this.#redis.client.del(failuresKey(username), lockKey(username)).catch(() => {})
+    await this.#redis.client.del(attemptsKey(username), lockKey(username)).catch(() => {})
   }
 }
 
-function failuresKey (username: string): string {
-  return `lockout:failures:${username}`
+function attemptsKey (username: string): string {
+  return `lockout:attempts:${username}`
 }
 
 function lockKey (username: string): string {

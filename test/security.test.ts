@@ -36,6 +36,19 @@ t.test('thirty wrong passwords: locked before the thirtieth, the right one works
     t.notMatch(JSON.stringify(logs), /wrong \d/, 'never the password')
   })
 
+t.test('parallel guesses cannot outrun the lockout: at most the threshold are checked',
+  async (t) => {
+    const fastify = await build(t)
+
+    const answers = await Promise.all(Array.from({ length: 60 }, async (_, i) =>
+      await login(fastify, USERNAME, `guess ${i}`)))
+    const descriptions = answers.map((answer) => answer.json().error_description)
+    const checked = descriptions.filter((text) => text === 'The username or password is incorrect')
+    t.equal(checked.length, 5, 'LOCKOUT_THRESHOLD (5) passwords were checked, no more')
+    t.equal(descriptions.filter((text) => /Too many failed logins/.test(text)).length, 55)
+    t.equal((await login(fastify)).statusCode, 400, 'the right password waits for the lock too')
+  })
+
 t.test('unknown usernames are locked alike, so a lock tells nothing', async (t) => {
   const fastify = await build(t)
   const lastOf = async (username: string) => {
