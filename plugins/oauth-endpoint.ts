@@ -1,3 +1,4 @@
+import { parse as parseQuery } from 'node:querystring'
 import formbody from '@fastify/formbody'
 import { Ajv } from 'ajv'
 import sjson from 'secure-json-parse'
@@ -5,6 +6,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { authenticateClient, clientCredentialsOf } from '../src/client-auth.js'
 import { InvalidRequestError, oauthErrorCode } from '../src/errors.js'
 import type { Client, ClientStore } from '../src/store/clients.js'
+import { REQUEST_TIMEOUT_MS } from '../src/server-options.js'
 import { isStoreUnavailable } from '../src/store/database.js'
 
 /** Token endpoint bodies are a handful of short parameters. */
@@ -24,11 +26,12 @@ const ajv = new Ajv({ coerceTypes: false, useDefaults: false, removeAdditional: 
  */
 export async function oauthEndpoint (scope: FastifyInstance): Promise<void> {
   scope.removeAllContentTypeParsers()
-  await scope.register(formbody, { bodyLimit: OAUTH_BODY_LIMIT })
+  await scope.register(formbody, { bodyLimit: OAUTH_BODY_LIMIT, parser: parseForm })
   scope.addContentTypeParser(JSON_TYPE, { parseAs: 'string', bodyLimit: OAUTH_BODY_LIMIT },
     parseJson)
 
-  scope.addHook('onRequest', async (request) => {
+  scope.addHook('onRequest', async (request, reply) => {
+    bodyDeadline(request, reply)
     // Bodies are read as UTF-8: another charset would be misread silently, so it is refused.
     const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')
     if (charset !== null && !/^utf-?8$/i.test(charset[1] as string)) {
@@ -48,6 +51,31 @@ export async function oauthEndpoint (scope: FastifyInstance): Promise<void> {
   })
 }
 
+/**
+ * Node's request timeout covers the headers only: a body trickling in a byte at a time would hold
+ * the connection, and a request, for as long as the client likes. The body gets as long as the
+ * headers did; then the answer is 408 and the connection is closed.
+ */
+function bodyDeadline (request: FastifyRequest, reply: FastifyReply): void {
+  const raw = request.raw
+  if (raw.complete) return
+  const timer = setTimeout(() => {
+    if (raw.complete || reply.sent) return
+    request.log.warn({ ip: request.ip }, 'request body too slow: connection closed')
+    reply.hijack()
+    reply.raw.writeHead(408, {
+      'content-type': 'application/json; charset=utf-8',
+      'cache-control': 'no-store',
+      pragma: 'no-cache',
+      connection: 'close'
+    })
+    reply.raw.end(JSON.stringify(oauthBody('invalid_request',
+      'The request body took too long to arrive')), () => { raw.socket?.destroy() })
+  }, REQUEST_TIMEOUT_MS).unref()
+  raw.once('end', () => { clearTimeout(timer) })
+  raw.once('close', () => { clearTimeout(timer) })
+}
+
 /** The client a request authenticates as (RFC 6749 §2.3), or undefined when it sends none. */
 export async function requestClient (
   request: FastifyRequest, clients: ClientStore
@@ -64,7 +92,35 @@ export function isJsonRequest (request: FastifyRequest): boolean {
 
 type ParserDone = (error: Error | null, body?: unknown) => void
 
+/**
+ * Form parameters (RFC 6749 Appendix B), strictly: bytes that are not UTF-8 (which decoding
+ * turned into U+FFFD) and malformed percent-escapes are refused, not kept as they came, or two
+ * different requests would name the same password. A repeated parameter becomes an array, which
+ * the schema refuses.
+ */
+export function parseForm (body: string): Record<string, string | string[]> {
+  if (body.includes('\uFFFD')) throw new InvalidRequestError('The body is not valid UTF-8')
+  let malformed = false
+  const params = parseQuery(body, '&', '=', {
+    maxKeys: 0,
+    decodeURIComponent: (text: string) => {
+      try {
+        return decodeURIComponent(text)
+      } catch {
+        malformed = true
+        return text
+      }
+    }
+  })
+  if (malformed) throw new InvalidRequestError('The body holds a malformed percent-encoding')
+  return params as Record<string, string | string[]>
+}
+
 function parseJson (_request: FastifyRequest, body: string, done: ParserDone) {
+  if (body.includes('\uFFFD')) {
+    done(new InvalidRequestError('The body is not valid UTF-8'))
+    return
+  }
   if (body.trim() === '') {
     done(null, {})
     return
@@ -102,7 +158,8 @@ function describe (error: FastifyError): { status: number, body: object } {
   if (error.validation !== undefined) {
     return { status: 400, body: oauthBody('invalid_request', describeValidation(error)) }
   }
-  if (isStoreUnavailable(error)) {
+  // A client that went away mid-body shows as ECONNRESET too, but Fastify gave it a status.
+  if (error.statusCode === undefined && isStoreUnavailable(error)) {
     return {
       status: 503,
       body: oauthBody('temporarily_unavailable', 'The store is busy; try again shortly')

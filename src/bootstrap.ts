@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
 import { addUser } from './accounts.js'
 import { ConfigError } from './errors.js'
+import { makePrivateDirectory } from './private-files.js'
 import type { UserStore } from './store/users.js'
 
 export const INITIAL_PASSWORD_FILE = 'initial-admin-password'
@@ -50,7 +51,7 @@ export async function bootstrapFirstUser (options: BootstrapOptions): Promise<vo
 
 async function writePrivateFile (file: string, content: string): Promise<void> {
   try {
-    await mkdir(dirname(file), { recursive: true, mode: 0o700 })
+    makePrivateDirectory(dirname(file))
     // Removed first so the new file is created owner-only, whatever an old one's mode was.
     await rm(file, { force: true })
     await writeFile(file, content, { mode: 0o600, flag: 'wx' })

@@ -68,7 +68,12 @@ export async function runCli (argv: string[], io: CliIo): Promise<number> {
       }
     })
   } catch (error) {
-    io.stderr.write(`${(error as Error).message}\n\n${USAGE}`)
+    // Name the option only: its value may be a password typed where it does not belong.
+    const option = /'(-[^' ]*)/.exec((error as Error).message)?.[1] ?? 'an argument'
+    const message = `Unknown or malformed option ${option}`
+    io.stderr.write(argv.includes('--json')
+      ? `${JSON.stringify({ error: 'usage', message })}\n`
+      : `token-issuer: ${message}\n\n${USAGE}`)
     return 2
   }
   if (parsed.values.help === true || parsed.positionals.length === 0) {

@@ -51,7 +51,7 @@ function basicCredentials (authorization: string | undefined): ClientCredentials
   const match = /^basic +(\S+) *$/i.exec(authorization ?? '')
   if (match === null) throw new InvalidClientError(CLIENT_AUTH_FAILED)
 
-  const decoded = Buffer.from(match[1] as string, 'base64').toString('utf8')
+  const decoded = strictBase64(match[1] as string)
   const colon = decoded.indexOf(':')
   if (colon < 1) throw new InvalidClientError(CLIENT_AUTH_FAILED)
 
@@ -61,6 +61,20 @@ function basicCredentials (authorization: string | undefined): ClientCredentials
     clientId: formDecode(decoded.slice(0, colon)),
     secret: secret === '' ? undefined : secret,
     method: secret === '' ? 'none' : 'client_secret_basic'
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** Base64 as RFC 4648 §4 spells it, of UTF-8 text: Node's own decoder skips what is not. */
+function strictBase64 (text: string): string {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) {
+    throw new InvalidClientError(CLIENT_AUTH_FAILED)
+  }
+  try {
+    return utf8.decode(Buffer.from(text, 'base64'))
+  } catch {
+    throw new InvalidClientError(CLIENT_AUTH_FAILED)
   }
 }
 

@@ -1,7 +1,6 @@
 import { isIP } from 'node:net'
 import proxyAddr from '@fastify/proxy-addr'
 import { resolve } from 'node:path'
-import { parse as parseDuration } from '@lukeed/ms'
 import { ConfigError } from './errors.js'
 import { checkNewPassword, checkNewUsername } from './credentials.js'
 import type { LockoutPolicy } from './lockout.js'
@@ -167,11 +166,11 @@ export function resolveSettings (env: Env): Settings {
       : { max: env.RATE_LIMIT_MAX, window: parseTtl('RATE_LIMIT_WINDOW', env.RATE_LIMIT_WINDOW) },
     lockout: env.LOCKOUT_THRESHOLD === 0
       ? false
-      : {
-          threshold: env.LOCKOUT_THRESHOLD,
-          duration: parseTtl('LOCKOUT_DURATION', env.LOCKOUT_DURATION),
-          maxDuration: parseTtl('LOCKOUT_MAX_DURATION', env.LOCKOUT_MAX_DURATION)
-        },
+      : checkLockout({
+        threshold: env.LOCKOUT_THRESHOLD,
+        duration: parseTtl('LOCKOUT_DURATION', env.LOCKOUT_DURATION),
+        maxDuration: parseTtl('LOCKOUT_MAX_DURATION', env.LOCKOUT_MAX_DURATION)
+      }, 'LOCKOUT_DURATION', 'LOCKOUT_MAX_DURATION'),
     corsOrigins: parseOrigins(env.CORS_ORIGINS),
     ...rotationSetting(env.JWT_ALGORITHM, env.KEY_ROTATION_INTERVAL),
     ...(env.REDIS_URL.trim() === '' ? {} : { redisUrl: checkRedisUrl('REDIS_URL', env.REDIS_URL) }),
@@ -199,13 +198,19 @@ export function parseTrustProxy (value: string): boolean | number | string[] {
   for (const entry of entries) {
     const [address, bits, ...rest] = entry.split('/')
     const prefix = bits === undefined ? undefined : Number(bits)
+    const width = isIP(address ?? '') === 4 ? 32 : 128
     const named = ['loopback', 'linklocal', 'uniquelocal'].includes(entry)
     const valid = named || (isIP(address ?? '') !== 0 && rest.length === 0 &&
-      (prefix === undefined || (Number.isInteger(prefix) && prefix >= 0 && prefix <= 128)))
+      (prefix === undefined || (Number.isInteger(prefix) && prefix >= 0 && prefix <= width)))
     if (!valid) {
       throw new ConfigError('TRUST_PROXY must be true, false, a hop count, or a comma-separated ' +
         `list of addresses and CIDR ranges (not ${JSON.stringify(entry.slice(0, 40))})`)
     }
+  }
+  try {
+    proxyAddr.compile(entries)
+  } catch (error) {
+    throw new ConfigError(`TRUST_PROXY: ${(error as Error).message}`)
   }
   return entries
 }
@@ -247,23 +252,21 @@ export function checkKeyEncryptionSecret (name: string, secret: string | Buffer)
   return bytes
 }
 
-/** A duration as seconds: `900`, `15m`, `12h`, `1d` (or a number of seconds). */
+const UNIT_SECONDS: Readonly<Record<string, number>> = Object.freeze({
+  s: 1, m: 60, h: 3600, d: 86400, w: 604800
+})
+
+/**
+ * A duration as seconds: a whole number of seconds (`900`), or a whole number with one unit, in
+ * lower case (`30s`, `15m`, `12h`, `1d`, `2w`). Nothing else: `15M` or `1.5h` would be guesses.
+ */
 export function parseTtl (
   name: string, input: string | number, { min = MIN_TTL_SECONDS, max = MAX_TTL_SECONDS } = {}
 ): number {
-  const value = String(input).trim()
-  // A bare number is seconds; anything else needs a unit (a bare 9000.0 would read as ms).
-  const milliseconds = /^\d+$/.test(value)
-    ? Number(value) * 1000
-    : /[a-z]$/i.test(value) ? parseDuration(value) : undefined
-  const seconds = milliseconds === undefined ? NaN : milliseconds / 1000
-  // @lukeed/ms reads "0" and "0s" as no value at all: check the unit on a 1 instead.
-  const zero = /^0+ *([a-z]*)$/i.exec(value)
-  const zeroUnit = zero?.[1] ?? ''
-  const knownUnit = zeroUnit === '' || parseDuration(`1${zeroUnit}`) !== undefined
-  if (zero !== null && min === 0 && knownUnit) {
-    return 0
-  }
+  const match = /^(\d{1,12}) ?([smhdw]?)$/.exec(String(input).trim())
+  const seconds = match === null
+    ? NaN
+    : Number(match[1]) * (UNIT_SECONDS[match[2] as string] ?? 1)
   if (!Number.isInteger(seconds) || seconds < min || seconds > max) {
     throw new ConfigError(`${name} must be a whole number of seconds between ${human(min)} and ` +
       `${human(max)}: a number of seconds, or a number with a unit (s, m, h, d, w)`)
@@ -287,6 +290,10 @@ export function checkIssuer (name: string, value: string): string {
   // RFC 8414 §2: the issuer is an https URL with no query or fragment (http allowed for a laptop).
   if (!['http:', 'https:'].includes(url.protocol) || url.search !== '' || url.hash !== '') {
     throw new ConfigError(`${name} must be an http(s) URL without query or fragment`)
+  }
+  // The issuer is published in every token and in the metadata: never with credentials in it.
+  if (url.username !== '' || url.password !== '') {
+    throw new ConfigError(`${name} must not hold a user name or password`)
   }
   return value
 }
@@ -325,6 +332,16 @@ export function checkSecret (name: string, secret: string | Buffer | undefined):
     throw new ConfigError(`${name} looks like a PEM key; HS256 needs a random shared secret`)
   }
   return bytes
+}
+
+/** The first lock cannot be longer than the longest. */
+export function checkLockout (
+  policy: LockoutPolicy, durationName: string, maxName: string
+): LockoutPolicy {
+  if (policy.duration > policy.maxDuration) {
+    throw new ConfigError(`${durationName} must not be longer than ${maxName}`)
+  }
+  return policy
 }
 
 export const MIN_ROTATION_SECONDS = 3600

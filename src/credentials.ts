@@ -7,13 +7,14 @@ export const MIN_PASSWORD_LENGTH = 8
 export const MAX_USERNAME_LENGTH = 128
 
 // RFC 8265 §3.4 (UsernameCaseMapped): no spaces and no control characters in a username, and
-// no lone surrogates anywhere (UTF-8 would turn each into U+FFFD, so two inputs would meet).
-const usernameRefused = /[\p{Cc}\p{Cf}\p{Z}\p{Cs}]/u
+// no lone surrogates anywhere (UTF-8 would turn each into U+FFFD, so two inputs would meet), nor
+// U+FFFD itself: it is what a decoder leaves of bytes that were not UTF-8.
+const usernameRefused = /[\p{Cc}\p{Cf}\p{Z}\p{Cs}\uFFFD]/u
 // RFC 8265 §3.3.1: fullwidth and halfwidth forms map to their ordinary counterparts.
 const widthForms = /[\uff01-\uffef]/gu
 // RFC 8265 §4.2 (OpaqueString): non-ASCII spaces become U+0020; control characters are refused.
 const nonAsciiSpace = /[\p{Zs}]/gu
-const passwordRefused = /[\p{Cc}\p{Cs}]/u
+const passwordRefused = /[\p{Cc}\p{Cs}\uFFFD]/u
 
 /**
  * The canonical form of a username (RFC 8265 §3.3: case-mapped, then NFC), or undefined when the
@@ -34,9 +35,12 @@ export function normalisePassword (raw: string): string {
   return raw.replace(nonAsciiSpace, ' ').normalize('NFC')
 }
 
-/** True when a string holds a lone surrogate: it has no UTF-8 form of its own. */
+/**
+ * True when a string holds a lone surrogate, which has no UTF-8 form of its own, or U+FFFD, the
+ * mark of bytes that were not UTF-8.
+ */
 export function malformedUnicode (raw: string): boolean {
-  return /\p{Cs}/u.test(raw)
+  return /[\p{Cs}\uFFFD]/u.test(raw)
 }
 
 export function passwordTooLong (raw: string): boolean {

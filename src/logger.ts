@@ -19,7 +19,10 @@ export const REDACTED_PATHS = [
   '*.client_secret',
   '*.access_token',
   '*.refresh_token',
-  '*.secret'
+  '*.secret',
+  // A malformed request is logged (at trace) with its raw bytes: headers and body, secrets and all.
+  'err.rawPacket',
+  '*.rawPacket'
 ]
 
 /**

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import {
   DEFAULT_REDIS_KEY_PREFIX, MAX_FAMILY_SECONDS, MAX_GRACE_SECONDS, MIN_ROTATION_SECONDS,
-  SIGNING_ALGORITHMS, checkIssuer, checkKeyEncryptionSecret, checkSecret, parseTtl,
+  SIGNING_ALGORITHMS, checkIssuer, checkLockout, checkKeyEncryptionSecret, checkSecret, parseTtl,
   type SigningAlgorithm
 } from './config.js'
 import type { LockoutPolicy } from './lockout.js'
@@ -197,11 +197,11 @@ function lockoutOption (value: TokenIssuerOptions['lockout']): LockoutPolicy | f
   if (!Number.isInteger(threshold) || threshold < 1) {
     throw new ConfigError(`${NAME} lockout.threshold must be a whole number of at least 1`)
   }
-  return {
+  return checkLockout({
     threshold,
     duration: parseTtl(`${NAME} lockout.duration`, duration),
     maxDuration: parseTtl(`${NAME} lockout.maxDuration`, maxDuration)
-  }
+  }, `${NAME} lockout.duration`, 'lockout.maxDuration')
 }
 
 function requiredString (name: string, value: unknown): string {

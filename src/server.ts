@@ -3,11 +3,10 @@ import Fastify from 'fastify'
 import app from './app.js'
 import { trustProxyFunction } from './config.js'
 import { LOG_LEVELS, loggerOptions } from './logger.js'
+import { serverOptions } from './server-options.js'
 
 /** How long in-flight requests get to finish after SIGTERM or SIGINT. */
 const GRACE_MS = 10_000
-/** A token request is a few hundred bytes: a client that takes longer to send one is stalling. */
-const REQUEST_TIMEOUT_MS = 10_000
 
 /** The level to log at until the configuration is read (a bad LOG_LEVEL is reported then). */
 function bootLogLevel (): string {
@@ -24,9 +23,8 @@ async function start (): Promise<void> {
   // TRUST_PROXY is only known once the configuration is read: until then, trust no proxy.
   let trust: (address: string, hop: number) => boolean = () => false
   const fastify = Fastify({
-    logger: loggerOptions(bootLogLevel()),
-    trustProxy: (address, hop) => trust(address, hop),
-    requestTimeout: REQUEST_TIMEOUT_MS
+    ...serverOptions((address, hop) => trust(address, hop)),
+    logger: loggerOptions(bootLogLevel())
   })
   try {
     await fastify.register(app)

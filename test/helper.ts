@@ -11,6 +11,7 @@ import type { Test } from 'tap'
 import app from '../src/app.js'
 import { addClient, type ClientRegistration } from '../src/clients.js'
 import { loggerOptions } from '../src/logger.js'
+import { serverOptions } from '../src/server-options.js'
 
 export const USERNAME = 'user-1'
 export const PASSWORD = 'correct horse battery staple'
@@ -34,7 +35,7 @@ export async function build (
   t: Test, options: BuildOptions = {}, extend?: (fastify: FastifyInstance) => void
 ): Promise<FastifyInstance> {
   const dataDir = options.dataDir ?? t.testdir()
-  const fastify = Fastify({ logger: loggerFor(options.logs) })
+  const fastify = Fastify({ ...serverOptions(() => false), logger: loggerFor(options.logs) })
   t.teardown(async () => { await fastify.close() })
 
   await fastify.register(app, {

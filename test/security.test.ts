@@ -1,3 +1,5 @@
+import { once } from 'node:events'
+import { connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { join } from 'node:path'
 import SQLite from 'better-sqlite3'
@@ -169,6 +171,108 @@ t.test('input limits: parameters, charsets, Unicode, lengths', async (t) => {
   t.equal(utf8.statusCode, 200, 'UTF-8, quoted or not, is fine')
   t.equal((await login(fastify, 'ＵＳＥＲ－１')).statusCode, 200, 'fullwidth forms are mapped')
 })
+
+t.test('malformed encodings are refused, never read as some other password', async (t) => {
+  const fastify = await build(t)
+  const raw = async (payload: string | Buffer, headers: Record<string, string> = FORM) =>
+    await fastify.inject({ method: 'POST', url: '/token', headers, payload })
+  const prefix = `grant_type=password&username=${USERNAME}&password=`
+  const cases: Array<[string, string | Buffer, Record<string, string>?]> = [
+    ['raw bytes that are not UTF-8', Buffer.concat([Buffer.from(prefix), Buffer.from([0xff])])],
+    ['raw bytes that are not UTF-8, in JSON', Buffer.concat([
+      Buffer.from(`{"grant_type":"password","username":"${USERNAME}","password":"abc`),
+      Buffer.from([0xff]), Buffer.from('"}')]), JSON_HEADERS],
+    ['a percent-escape of no UTF-8 byte sequence', `${prefix}abcdefgh%FF`],
+    ['an escaped lone surrogate', `${prefix}%ED%A0%80`],
+    ['a cut-off escape', `${prefix}abc%2`],
+    ['U+FFFD itself, escaped in JSON', JSON.stringify(
+      { grant_type: 'password', username: USERNAME, password: 'abcdefgh\ufffd' }), JSON_HEADERS]
+  ]
+  for (const [name, payload, headers] of cases) {
+    const response = await raw(payload, headers)
+    t.equal(response.statusCode, 400, name)
+    t.equal(response.json().error, 'invalid_request', name)
+  }
+  t.equal((await raw(`${prefix}${encodeURIComponent(PASSWORD)}`)).statusCode, 200,
+    'a well-formed body still works')
+})
+
+t.test('a Basic header must be strict base64 of UTF-8', async (t) => {
+  const fastify = await build(t)
+  const secret = await registerClient(fastify,
+    { id: 'svc', grantTypes: ['client_credentials'], scopes: [] }) as string
+  const good = basic('svc', secret)
+  const token = async (authorization: string) =>
+    await post(fastify, '/token', { grant_type: 'client_credentials' }, authorization)
+
+  t.equal((await token(good)).statusCode, 200)
+  const notUtf8 = Buffer.from([0x73, 0x76, 0x63, 0x3a, 0xff]).toString('base64')
+  const cases: Array<[string, string]> = [
+    ['trailing junk', `${good}@@`],
+    ['base64url characters', good.replace(/\+/g, '-').replace(/\//g, '_') + '-_'],
+    ['missing padding', good.replace(/=+$/, '')],
+    ['bytes that are not UTF-8', `Basic ${notUtf8}`]
+  ]
+  for (const [name, header] of cases) {
+    const response = await token(header)
+    t.equal(response.statusCode, 401, name)
+    t.equal(response.json().error, 'invalid_client', name)
+  }
+})
+
+t.test('what Node and Fastify refuse before a route runs is answered in the OAuth shape too',
+  async (t) => {
+    const logs: Array<Record<string, unknown>> = []
+    const fastify = await build(t, { logs, env: { LOG_LEVEL: 'trace' } })
+    fastify.log.level = 'trace'
+    await fastify.listen({ host: '127.0.0.1', port: 0 })
+    const { port } = fastify.server.address() as { port: number }
+
+    const badUrl = await fetch(`http://127.0.0.1:${port}/token%?password=in-the-url`,
+      { method: 'POST' })
+    t.equal(badUrl.status, 400)
+    const badUrlBody = await badUrl.text()
+    t.same(JSON.parse(badUrlBody), {
+      error: 'invalid_request', error_description: 'The request URL is malformed'
+    })
+    t.notMatch(badUrlBody, /in-the-url/, 'the URL is not repeated')
+    t.equal(badUrl.headers.get('cache-control'), 'no-store')
+
+    const broken = await rawExchange(port,
+      'POST /token HTTP/1.1\r\nhost: x\r\nauthorization: Basic c3ZjOnNlY3JldC1wdw==\r\n' +
+      'content-length: 12x\r\n\r\npassword=raw-secret')
+    t.match(broken, /^HTTP\/1\.1 400 /)
+    t.match(broken, /"error":"invalid_request"/)
+    t.notMatch(JSON.stringify(logs), /raw-secret|c3ZjOnNlY3JldC1wdw/,
+      'not even a trace line holds the raw request')
+  })
+
+t.test('a body that trickles in is cut off: 408 once it has taken as long as the headers may',
+  async (t) => {
+    const fastify = await build(t)
+    await fastify.listen({ host: '127.0.0.1', port: 0 })
+    const { port } = fastify.server.address() as { port: number }
+    const body = form({ grant_type: 'password', username: USERNAME, password: PASSWORD })
+
+    const started = Date.now()
+    const answer = await rawExchange(port, 'POST /token HTTP/1.1\r\nhost: x\r\n' +
+      `content-type: application/x-www-form-urlencoded\r\ncontent-length: ${body.length}\r\n` +
+      `\r\n${body.slice(0, 10)}`)
+    const waited = Date.now() - started
+    t.match(answer, /^HTTP\/1\.1 408 /)
+    t.match(answer, /The request body took too long to arrive/)
+    t.ok(waited >= 9_500 && waited < 15_000, `cut off after ${waited} ms`)
+  })
+
+/** Sends bytes as they are and resolves everything the server answers until it closes. */
+async function rawExchange (port: number, request: string): Promise<string> {
+  const socket = connect(port, '127.0.0.1')
+  socket.write(request)
+  let answer = ''
+  socket.on('data', (chunk) => { answer += chunk.toString() })
+  await once(socket, 'close')
+  return answer
+}
 
 t.test('private keys are sealed at rest with KEY_ENCRYPTION_SECRET', async (t) => {
   const dataDir = t.testdir()

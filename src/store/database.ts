@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync } from 'node:fs'
+import { closeSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
 import {
@@ -7,6 +7,7 @@ import {
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { ConfigError } from '../errors.js'
+import { makePrivateDirectory } from '../private-files.js'
 import { migrationProvider } from './migrations.js'
 import type { Database } from './schema.js'
 
@@ -175,6 +176,6 @@ function openSqlite (path: string): SQLite.Database {
 
 /** The database holds password hashes and private keys: owner-only from the first byte. */
 function createPrivateFile (path: string): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+  makePrivateDirectory(dirname(path))
   closeSync(openSync(path, 'a', 0o600))
 }

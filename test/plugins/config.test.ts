@@ -94,7 +94,8 @@ t.test('the settings for replicas: rotation and Redis', async (t) => {
 
 t.test('ACCESS_TOKEN_TTL takes seconds or a unit', async (t) => {
   const cases: Array<[string, number]> = [
-    ['900', 900], ['15m', 900], ['12h', 43200], ['1d', 86400], ['30s', 30]
+    ['900', 900], ['15m', 900], ['12h', 43200], ['1d', 86400], ['30s', 30], ['2w', 1209600],
+    [' 15 m ', 900]
   ]
   for (const [value, seconds] of cases) {
     t.equal((await settingsFrom({ ACCESS_TOKEN_TTL: value })).accessTokenTtl, seconds, value)
@@ -151,7 +152,16 @@ t.test('a bad value stops the start with a message naming the variable', async (
       /^KEY_ROTATION_INTERVAL needs an asymmetric JWT_ALGORITHM/
     ],
     [{ REDIS_URL: 'http://127.0.0.1:6379' }, /^REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/],
-    [{ REDIS_URL: 'redis://' }, /^REDIS_URL must be/]
+    [{ REDIS_URL: 'redis://' }, /^REDIS_URL must be/],
+    [{ TRUST_PROXY: '10.0.0.0/99' }, /^TRUST_PROXY must be/],
+    [{ TRUST_PROXY: '10.0.0.0/33' }, /^TRUST_PROXY must be/],
+    [{ ISSUER: 'https://user:pw@auth.example.com' }, /^ISSUER must not hold a user name/],
+    [{ LOCKOUT_DURATION: '1h', LOCKOUT_MAX_DURATION: '1m' },
+      /^LOCKOUT_DURATION must not be longer than LOCKOUT_MAX_DURATION/],
+    [{ ACCESS_TOKEN_TTL: '15M' }, /^ACCESS_TOKEN_TTL must be/],
+    [{ ACCESS_TOKEN_TTL: '1.5h' }, /^ACCESS_TOKEN_TTL must be/],
+    [{ ACCESS_TOKEN_TTL: '1y' }, /^ACCESS_TOKEN_TTL must be/],
+    [{ ACCESS_TOKEN_TTL: '15ms' }, /^ACCESS_TOKEN_TTL must be/]
   ]
 
   for (const [env, message] of cases) {

@@ -188,7 +188,7 @@ t.test('bad requests get the RFC 6749 §5.2 error shape, never a 500', async (t)
     },
     {
       name: 'malformed percent-encoding',
-      error: 'invalid_grant',
+      error: 'invalid_request',
       payload: `${withUser}&password=%E0%A4%A`
     },
     {

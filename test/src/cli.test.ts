@@ -122,7 +122,11 @@ t.test('mistakes exit non-zero with a message, and passwords are never arguments
   await cli(dataDir, ['users', 'add', 'carol'], 'carol password\n')
 
   const cases: Array<[string[], string, number, RegExp]> = [
-    [['users', 'add', 'dave', '--password', 'secret123'], '', 2, /Unknown option '--password'/],
+    [['users', 'add', 'dave', '--password', 'secret123'], '', 2,
+      /^token-issuer: Unknown or malformed option --password\n/],
+    [['users', 'add', 'dave', '--json', '--password=secret123'], '', 2,
+      /^\{"error":"usage","message":"Unknown or malformed option --password"\}\n$/],
+    [['clients', 'add', 'x', '--grant'], '', 2, /malformed option --grant/],
     [['users', 'add'], 'x\n', 2, /A username is required/],
     [['users', 'frobnicate'], '', 2, /Unknown command/],
     [['users', 'add', 'carol'], 'carol password\n', 1, /already exists/],
@@ -136,6 +140,7 @@ t.test('mistakes exit non-zero with a message, and passwords are never arguments
     const result = await cli(dataDir, argv, input)
     t.equal(result.code, code, argv.join(' '))
     t.match(result.stderr, message, argv.join(' '))
+    t.notMatch(result.stderr, /secret123/, 'a value is never repeated')
   }
 })
 

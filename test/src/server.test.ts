@@ -32,7 +32,10 @@ t.test(
   async (t) => {
     const cases: Array<[Record<string, string>, RegExp]> = [
       [{ PORT: 'abc' }, /PORT must be a whole number from 0 to 65535/],
-      [{ JWT_ALGORITHM: 'HS256', JWT_SECRET: 'too short' }, /JWT_SECRET must be at least 32 bytes/]
+      [{ JWT_ALGORITHM: 'HS256', JWT_SECRET: 'too short' }, /JWT_SECRET must be at least 32 bytes/],
+      [{ TRUST_PROXY: '10.0.0.0/99' }, /TRUST_PROXY must be/],
+      // Node's recursive mkdir never returns under /proc: the start must fail instead.
+      [{ DATA_DIR: '/proc/no-such-dir' }, /cannot open the SQLite file \/proc\/no-such-dir/]
     ]
 
     for (const [env, message] of cases) {
