@@ -6,6 +6,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { authenticateClient, clientCredentialsOf } from '../src/client-auth.js'
 import { InvalidRequestError, oauthErrorCode } from '../src/errors.js'
 import type { Client, ClientStore } from '../src/store/clients.js'
+import type { IssuerMetrics } from '../src/metrics.js'
 import { REQUEST_TIMEOUT_MS } from '../src/server-options.js'
 import { isStoreUnavailable } from '../src/store/database.js'
 
@@ -24,7 +25,9 @@ const ajv = new Ajv({ coerceTypes: false, useDefaults: false, removeAdditional: 
  * JSON objects, validates them without coercion, answers every error in the RFC 6749 §5.2 shape,
  * and marks every response `no-store` (§5.1).
  */
-export async function oauthEndpoint (scope: FastifyInstance): Promise<void> {
+export async function oauthEndpoint (
+  scope: FastifyInstance, metrics: IssuerMetrics
+): Promise<void> {
   scope.removeAllContentTypeParsers()
   await scope.register(formbody, { bodyLimit: OAUTH_BODY_LIMIT, parser: parseForm })
   scope.addContentTypeParser(JSON_TYPE, { parseAs: 'string', bodyLimit: OAUTH_BODY_LIMIT },
@@ -45,7 +48,11 @@ export async function oauthEndpoint (scope: FastifyInstance): Promise<void> {
       throw new InvalidRequestError(`More than ${MAX_PARAMETERS} parameters`)
     }
   })
-  scope.setErrorHandler(sendOAuthError)
+  scope.setErrorHandler((error: FastifyError, request, reply) => {
+    const { status, body } = describe(error)
+    metrics.tokenErrors.inc({ endpoint: request.routeOptions.url ?? 'unknown', error: body.error })
+    return sendOAuthError(error, status, body, request, reply)
+  })
   scope.addHook('onSend', async (_request, reply) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
   })
@@ -133,9 +140,10 @@ function parseJson (_request: FastifyRequest, body: string, done: ParserDone) {
   }
 }
 
-function sendOAuthError (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-  const { status, body } = describe(error)
-
+function sendOAuthError (
+  error: FastifyError, status: number, body: OAuthBody, request: FastifyRequest,
+  reply: FastifyReply
+) {
   if (status >= 500) {
     request.log.error({ err: error }, 'token endpoint failed')
   }
@@ -150,7 +158,7 @@ function sendOAuthError (error: FastifyError, request: FastifyRequest, reply: Fa
   return reply.code(status).send(body)
 }
 
-function describe (error: FastifyError): { status: number, body: object } {
+function describe (error: FastifyError): { status: number, body: OAuthBody } {
   const code = oauthErrorCode(error)
   if (code !== undefined) {
     return { status: error.statusCode ?? 400, body: oauthBody(code, error.message) }
@@ -190,6 +198,11 @@ function describeValidation (error: FastifyError): string {
   return `The ${parameter} parameter must be given once, as a string`
 }
 
-function oauthBody (error: string, description: string) {
+interface OAuthBody {
+  error: string
+  error_description: string
+}
+
+function oauthBody (error: string, description: string): OAuthBody {
   return { error, error_description: description }
 }

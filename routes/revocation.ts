@@ -3,6 +3,7 @@ import { InvalidClientError, InvalidRequestError } from '../src/errors.js'
 import { present } from '../src/grants.js'
 import { introspectToken, revokeToken } from '../src/revocation.js'
 import type { DenyList } from '../src/deny-list.js'
+import type { IssuerMetrics } from '../src/metrics.js'
 import type { Store } from '../src/store/index.js'
 import { OAUTH_BODY_LIMIT, oauthEndpoint, requestClient } from '../plugins/oauth-endpoint.js'
 import { oauthErrors } from './schemas.js'
@@ -10,6 +11,7 @@ import { oauthErrors } from './schemas.js'
 export interface RevocationRouteOptions {
   store: Store
   denyList: DenyList
+  metrics: IssuerMetrics
 }
 
 const parameter = { type: 'string' } as const
@@ -48,7 +50,7 @@ const introspection = {
 export default async function revocationRoutes (
   fastify: FastifyInstance, options: RevocationRouteOptions
 ) {
-  await oauthEndpoint(fastify)
+  await oauthEndpoint(fastify, options.metrics)
   const lookup = {
     store: options.store, denyList: options.denyList, verifyAccessToken: fastify.verifyAccessToken
   }

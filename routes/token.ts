@@ -34,8 +34,8 @@ const bodySchema = {
 
 /** `POST /token`: the token endpoint (RFC 6749 §3.2). */
 export default async function tokenRoutes (fastify: FastifyInstance, options: TokenRouteOptions) {
-  await oauthEndpoint(fastify)
   const { grants } = options
+  await oauthEndpoint(fastify, grants.metrics)
 
   fastify.post('/token', {
     bodyLimit: OAUTH_BODY_LIMIT,

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { collectDefaultMetrics } from 'prom-client'
 import type { FastifyInstance } from 'fastify'
 import configPlugin, { type ConfigPluginOptions } from '../plugins/config.js'
 import documentation from '../plugins/documentation.js'
@@ -44,8 +45,13 @@ async function app (fastify: FastifyInstance, options: AppOptions) {
       ? {}
       : { keyRotationInterval: settings.keyRotationInterval }),
     ...(settings.redisUrl === undefined ? {} : { redisUrl: settings.redisUrl }),
-    redisKeyPrefix: settings.redisKeyPrefix
+    redisKeyPrefix: settings.redisKeyPrefix,
+    metrics: settings.metricsEnabled
   })
+  // The process's own numbers (memory, event loop delay, ...) next to the issuer's.
+  if (settings.metricsEnabled) {
+    collectDefaultMetrics({ register: fastify.tokenIssuerMetrics.registry })
+  }
   fastify.addHook('onReady', async () => {
     await bootstrapFirstUser({
       users: fastify.tokenStore.users,

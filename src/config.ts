@@ -46,7 +46,9 @@ export const envSchema = {
     KEY_ENCRYPTION_SECRET: { type: 'string' },
     KEY_ROTATION_INTERVAL: { type: 'string', default: '' },
     REDIS_URL: { type: 'string', default: '' },
-    REDIS_KEY_PREFIX: { type: 'string', default: DEFAULT_REDIS_KEY_PREFIX }
+    REDIS_KEY_PREFIX: { type: 'string', minLength: 1, default: DEFAULT_REDIS_KEY_PREFIX },
+    METRICS_ENABLED: { type: 'boolean', default: true },
+    SHUTDOWN_DELAY: { type: 'string', minLength: 1, default: '2s' }
   }
 } as const
 
@@ -80,6 +82,8 @@ export interface Env {
   KEY_ROTATION_INTERVAL: string
   REDIS_URL: string
   REDIS_KEY_PREFIX: string
+  METRICS_ENABLED: boolean
+  SHUTDOWN_DELAY: string
 }
 
 /** Everything the service runs on, checked and resolved. */
@@ -118,6 +122,10 @@ export interface Settings {
   redisUrl?: string
   /** What every key this service writes to Redis starts with. */
   redisKeyPrefix: string
+  /** Whether `/metrics` is served. */
+  metricsEnabled: boolean
+  /** Seconds between SIGTERM (readiness failing) and the listener closing. */
+  shutdownDelay: number
 }
 
 const MIN_TTL_SECONDS = 1
@@ -175,6 +183,9 @@ export function resolveSettings (env: Env): Settings {
     ...rotationSetting(env.JWT_ALGORITHM, env.KEY_ROTATION_INTERVAL),
     ...(env.REDIS_URL.trim() === '' ? {} : { redisUrl: checkRedisUrl('REDIS_URL', env.REDIS_URL) }),
     redisKeyPrefix: env.REDIS_KEY_PREFIX,
+    metricsEnabled: env.METRICS_ENABLED,
+    shutdownDelay: parseTtl('SHUTDOWN_DELAY', env.SHUTDOWN_DELAY,
+      { min: 0, max: MAX_SHUTDOWN_DELAY }),
     ...(env.KEY_ENCRYPTION_SECRET === undefined || env.KEY_ENCRYPTION_SECRET === ''
       ? {}
       : {
@@ -345,6 +356,8 @@ export function checkLockout (
 }
 
 export const MIN_ROTATION_SECONDS = 3600
+/** Container platforms stop a process after about 30 s: draining must end well before. */
+const MAX_SHUTDOWN_DELAY = 60
 
 function rotationSetting (algorithm: SigningAlgorithm, interval: string) {
   if (interval.trim() === '') return {}

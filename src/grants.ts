@@ -5,6 +5,7 @@ import {
   MAX_PASSWORD_BYTES, MAX_USERNAME_LENGTH, malformedUnicode, normaliseUsername, passwordTooLong
 } from './credentials.js'
 import type { Lockout } from './lockout.js'
+import type { IssuerMetrics } from './metrics.js'
 import type { ClaimsHook, VerifyCredentials } from './options.js'
 import {
   InvalidClientError, InvalidGrantError, InvalidRequestError, InvalidScopeError, LoginLockedError,
@@ -38,6 +39,7 @@ export interface GrantContext {
   verifyCredentials?: VerifyCredentials
   claims?: ClaimsHook
   lockout?: Lockout
+  metrics: IssuerMetrics
   log: FastifyBaseLogger
 }
 
@@ -132,6 +134,7 @@ async function passwordGrant (context: GrantContext, grant: GrantRequest) {
   const owner = await resourceOwner(context, username, password, grant.request)
   if (owner === undefined) {
     const lock = attempt.locks > 0 ? { lockedFor: attempt.locks } : {}
+    if (attempt.locks > 0) context.metrics.lockouts.inc()
     context.log.warn({ username, ip, clientId: client?.id, ...lock }, 'login failed')
     throw new InvalidGrantError(LOGIN_FAILED)
   }
@@ -184,7 +187,7 @@ async function refreshTokenGrant (context: GrantContext, { params, client }: Gra
   const rotation = await rotate(context.store.refreshTokens, context.refresh,
     { token, clientId: client?.id ?? null },
     async (family) => await subjectActive(context.store, family),
-    context.log)
+    context.log, () => { context.metrics.refreshReuse.inc() })
 
   const { family } = rotation
   const issued = await issueTokens(context, {
@@ -231,6 +234,7 @@ export async function issueTokens (context: GrantContext, issue: Issuance): Prom
     ...(scopeText === undefined ? {} : { scope: scopeText })
   }, audience === undefined ? {} : { audience })
   const response: TokenResponse = scopeText === undefined ? access : { ...access, scope: scopeText }
+  context.metrics.tokensIssued.inc({ grant: issue.grantType ?? 'direct' })
   if (issue.refresh !== true) return response
 
   const refreshToken = await startFamily(context.store.refreshTokens, context.refresh, {

@@ -91,6 +91,8 @@ export interface TokenIssuerOptions {
   redisUrl?: string
   /** What every key written to Redis starts with (default 'token-issuer:'). */
   redisKeyPrefix?: string
+  /** Serve Prometheus metrics at `/metrics` (default false; the registry is always decorated). */
+  metrics?: boolean
 }
 
 /** The options after checks and defaults. */
@@ -114,6 +116,7 @@ export interface ResolvedOptions {
   keyRotationInterval?: number
   redisUrl?: string
   redisKeyPrefix: string
+  metrics: boolean
 }
 
 const NAME = 'tokenIssuer option'
@@ -167,7 +170,8 @@ export function resolveOptions (options: TokenIssuerOptions): ResolvedOptions {
       : { redisUrl: checkRedisUrl(`${NAME} redisUrl`, options.redisUrl) }),
     redisKeyPrefix: options.redisKeyPrefix === undefined
       ? DEFAULT_REDIS_KEY_PREFIX
-      : requiredString('redisKeyPrefix', options.redisKeyPrefix)
+      : requiredString('redisKeyPrefix', options.redisKeyPrefix),
+    metrics: flag('metrics', options.metrics, false)
   }
 }
 

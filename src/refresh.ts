@@ -85,6 +85,7 @@ export async function rotate (
   presented: { token: string, clientId: string | null },
   check: (family: RefreshFamily) => Promise<boolean>,
   log: Pick<FastifyBaseLogger, 'warn'>,
+  onReuse: () => void = () => {},
   now = new Date()
 ): Promise<Rotation> {
   const found = await store.findByHash(hashRefreshToken(presented.token))
@@ -118,6 +119,7 @@ export async function rotate (
   if (replayed === undefined) {
     log.warn({ familyId: family.id, subject: family.subject },
       'refresh token reuse: family revoked')
+    onReuse()
     throw new InvalidGrantError(REFRESH_FAILED)
   }
   return replayed

@@ -18,6 +18,9 @@ export function serverOptions (
   return {
     trustProxy: (address: string, hop: number) => trust(address, hop),
     requestTimeout: REQUEST_TIMEOUT_MS,
+    // A request that reaches a closing server on a connection it still holds is served like
+    // those in flight, not refused with 503: draining has asked its client to move on already.
+    return503OnClosing: false,
     http: { connectionsCheckingInterval: TIMEOUT_CHECK_MS },
     frameworkErrors: answerMalformedRequest,
     clientErrorHandler: answerBrokenRequest

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import app from './app.js'
@@ -5,7 +6,7 @@ import { trustProxyFunction } from './config.js'
 import { LOG_LEVELS, loggerOptions } from './logger.js'
 import { serverOptions } from './server-options.js'
 
-/** How long in-flight requests get to finish after SIGTERM or SIGINT. */
+/** How long in-flight requests get to finish once the listener is closed. */
 const GRACE_MS = 10_000
 
 /** The level to log at until the configuration is read (a bad LOG_LEVEL is reported then). */
@@ -38,9 +39,14 @@ async function start (): Promise<void> {
 
   fastify.log.level = fastify.settings.logLevel
   trust = trustProxyFunction(fastify.settings.trustProxy)
-  closeWithGrace({ delay: GRACE_MS }, async ({ signal, err }) => {
+  const drainMs = fastify.settings.shutdownDelay * 1000
+  closeWithGrace({ delay: drainMs + GRACE_MS }, async ({ signal, err }) => {
     if (err !== undefined) fastify.log.error({ err }, 'closing after an uncaught error')
     else fastify.log.info({ signal }, 'closing')
+    // Readiness fails first; a load balancer needs a moment to notice, a person at Ctrl-C not.
+    fastify.startDraining()
+    if (signal === 'SIGTERM' && drainMs > 0) await sleep(drainMs)
+    // Stops taking connections, lets requests in flight finish, then ends.
     await fastify.close()
   })
 

@@ -36,7 +36,9 @@ t.test('an empty environment gives the laptop defaults', async (t) => {
     rateLimit: { max: 30, window: 60 },
     lockout: { threshold: 5, duration: 30, maxDuration: 900 },
     corsOrigins: [],
-    redisKeyPrefix: 'token-issuer:'
+    redisKeyPrefix: 'token-issuer:',
+    metricsEnabled: true,
+    shutdownDelay: 2
   })
 })
 
@@ -79,13 +81,17 @@ t.test('every variable is read', async (t) => {
   t.same(settings.secret, Buffer.from(SECRET))
 })
 
-t.test('the settings for replicas: rotation and Redis', async (t) => {
+t.test('the settings for replicas: rotation, Redis, metrics and shutdown', async (t) => {
   const settings = await settingsFrom({
     KEY_ROTATION_INTERVAL: '30d',
     REDIS_URL: 'redis://:pw@cache.internal:6380/2',
-    REDIS_KEY_PREFIX: 'tokens-eu:'
+    REDIS_KEY_PREFIX: 'tokens-eu:',
+    METRICS_ENABLED: 'false',
+    SHUTDOWN_DELAY: '10s'
   })
   t.match(settings, {
+    metricsEnabled: false,
+    shutdownDelay: 10,
     keyRotationInterval: 30 * 86400,
     redisUrl: 'redis://:pw@cache.internal:6380/2',
     redisKeyPrefix: 'tokens-eu:'
@@ -161,7 +167,10 @@ t.test('a bad value stops the start with a message naming the variable', async (
     [{ ACCESS_TOKEN_TTL: '15M' }, /^ACCESS_TOKEN_TTL must be/],
     [{ ACCESS_TOKEN_TTL: '1.5h' }, /^ACCESS_TOKEN_TTL must be/],
     [{ ACCESS_TOKEN_TTL: '1y' }, /^ACCESS_TOKEN_TTL must be/],
-    [{ ACCESS_TOKEN_TTL: '15ms' }, /^ACCESS_TOKEN_TTL must be/]
+    [{ ACCESS_TOKEN_TTL: '15ms' }, /^ACCESS_TOKEN_TTL must be/],
+    [{ SHUTDOWN_DELAY: '5m' }, /^SHUTDOWN_DELAY must be .* between 0s and 60s/],
+    [{ METRICS_ENABLED: 'on' }, /^METRICS_ENABLED must be boolean/],
+    [{ REDIS_KEY_PREFIX: '' }, /^REDIS_KEY_PREFIX must NOT have fewer than 1 characters/]
   ]
 
   for (const [env, message] of cases) {
