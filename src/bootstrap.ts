@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
-import { addUser } from './accounts.js'
+import { addUser, findUser } from './accounts.js'
 import { ConfigError } from './errors.js'
 import { makePrivateDirectory } from './private-files.js'
 import type { UserStore } from './store/users.js'
@@ -30,8 +30,14 @@ export async function bootstrapFirstUser (options: BootstrapOptions): Promise<vo
   }
 
   if (options.user !== undefined) {
-    const user = await addUser(options.users, options.user.username, options.user.password)
-    options.log.info({ username: user.username }, 'created the bootstrap user')
+    const { username, password } = options.user
+    try {
+      const user = await addUser(options.users, username, password)
+      options.log.info({ username: user.username }, 'created the bootstrap user')
+    } catch (error) {
+      // Replicas starting together on one store race here: the first one creates the user.
+      if (await findUser(options.users, username) === undefined) throw error
+    }
     return
   }
 
