@@ -149,6 +149,15 @@ export async function postgresUnavailable (): Promise<string | undefined> {
   return await postgresReason
 }
 
+/**
+ * Skips what needs a service this machine lacks, printing why. Where the services must be there
+ * (REQUIRE_TEST_SERVICES=1, as CI sets it), their absence fails instead of passing unseen.
+ */
+export function skipWithout (t: Test, reason: string): void {
+  if (process.env.REQUIRE_TEST_SERVICES === '1') t.fail(reason)
+  else t.skip(reason, async () => {})
+}
+
 /** A database URL for a schema of its own, dropped when the test ends. */
 export function postgresUrlFor (t: Test): string {
   const schema = `fti_test_${process.pid}_${randomBytes(4).toString('hex')}`
@@ -176,7 +185,7 @@ export function onEachEngine (
   t.test(`${name} (PostgreSQL)`, async (t) => {
     const reason = await postgresUnavailable()
     if (reason !== undefined) {
-      t.skip(reason, async () => {})
+      skipWithout(t, reason)
       return
     }
     await body(t, postgresUrlFor(t), 'postgres')

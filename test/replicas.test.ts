@@ -3,14 +3,14 @@ import t from 'tap'
 import { hashRefreshToken } from '../src/refresh.js'
 import {
   PASSWORD, REDIS_TEST_URL, USERNAME, basic, build, postgresUnavailable, postgresUrlFor,
-  redisPrefixFor, redisUnavailable, registerClient
+  redisPrefixFor, redisUnavailable, registerClient, skipWithout
 } from './helper.js'
 
 const ISSUER = 'https://auth.example.test'
 
 t.test('three replicas on one PostgreSQL and one Redis act as one issuer', async (t) => {
   const reason = await postgresUnavailable() ?? await redisUnavailable()
-  if (reason !== undefined) return t.skip(reason, async () => {})
+  if (reason !== undefined) return skipWithout(t, reason)
 
   const env = {
     DATABASE_URL: postgresUrlFor(t),

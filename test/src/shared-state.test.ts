@@ -7,7 +7,7 @@ import { SharedRedis } from '../../src/redis.js'
 import { openStore } from '../../src/store/index.js'
 import {
   PASSWORD, REDIS_TEST_URL, USERNAME, build, login, ownRedisServer, post, redisPrefixFor,
-  redisUnavailable, registerClient, basic
+  redisUnavailable, registerClient, basic, skipWithout
 } from '../helper.js'
 
 const quiet = { info: () => {}, warn: () => {} }
@@ -33,7 +33,7 @@ async function until (condition: () => boolean | Promise<boolean>, what: string)
 
 t.test('with Redis', async (t) => {
   const reason = await redisUnavailable()
-  if (reason !== undefined) return t.skip(reason, async () => {})
+  if (reason !== undefined) return skipWithout(t, reason)
 
   t.test('lockout failures add up across replicas, and a success resets them', async (t) => {
     const prefix = redisPrefixFor(t)
@@ -82,7 +82,7 @@ t.test('with Redis', async (t) => {
 t.test('when Redis goes away, tokens are still issued; when it returns, it is used again',
   async (t) => {
     const redis = await ownRedisServer(t)
-    if (typeof redis === 'string') return t.skip(redis, async () => {})
+    if (typeof redis === 'string') return skipWithout(t, redis)
     const logs: Array<Record<string, unknown>> = []
     const env = { REDIS_URL: redis.url, LOCKOUT_THRESHOLD: '3', LOCKOUT_DURATION: '1m' }
     const fastify = await build(t, { logs, env })

@@ -4,7 +4,7 @@ import { openStore } from '../../../src/store/index.js'
 import { isStoreUnavailable, migrate, openDatabase } from '../../../src/store/database.js'
 import { hashRefreshToken, startFamily } from '../../../src/refresh.js'
 import {
-  POSTGRES_TEST_URL, onEachEngine, postgresUnavailable, postgresUrlFor
+  POSTGRES_TEST_URL, onEachEngine, postgresUnavailable, postgresUrlFor, skipWithout
 } from '../../helper.js'
 
 onEachEngine(t, 'migrations run once and are a no-op after', async (t, url) => {
@@ -147,7 +147,7 @@ t.test('store failures that a retry may cure are told apart from the rest', asyn
 
 t.test('the PostgreSQL schema of a URL is created when missing', async (t) => {
   const reason = await postgresUnavailable()
-  if (reason !== undefined) return t.skip(reason, async () => {})
+  if (reason !== undefined) return skipWithout(t, reason)
   const url = postgresUrlFor(t)
 
   const store = await openStore(url)
