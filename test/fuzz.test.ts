@@ -8,7 +8,7 @@ const SEED = Number(process.env.FUZZ_SEED ?? 20261203)
 
 const OAUTH = ['/token', '/revoke', '/introspect']
 const ROUTES = [...OAUTH, '/.well-known/jwks.json', '/.well-known/oauth-authorization-server',
-  '/health/live', '/health/ready', '/documentation/json', '/nothing']
+  '/health/live', '/health/ready', '/metrics', '/documentation/json', '/nothing']
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'] as const
 const CONTENT_TYPES = ['application/x-www-form-urlencoded', 'application/json',
   'application/json; charset=utf-8', 'application/x-www-form-urlencoded; charset=latin1',

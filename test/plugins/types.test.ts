@@ -24,6 +24,19 @@ async function hostTypes () {
   // @ts-expect-error an unknown algorithm
   await app.register(tokenIssuer, { issuer: 'x', databaseUrl: 'y', algorithm: 'HS512' })
   const options: TokenIssuerOptions = { issuer: 'x', databaseUrl: 'y', routes: false }
+  const replicated: TokenIssuerOptions = {
+    issuer: 'x',
+    databaseUrl: 'postgres://db/tokens?schema=auth',
+    redisUrl: 'redis://cache:6379',
+    redisKeyPrefix: 'auth:',
+    keyRotationInterval: '30d',
+    metrics: true
+  }
+  // @ts-expect-error metrics is a switch
+  await app.register(tokenIssuer, { issuer: 'x', databaseUrl: 'y', metrics: 'yes' })
+  app.startDraining()
+  const kid: string = app.signingKeys.active.kid
+  const text: string = await app.tokenIssuerMetrics.registry.metrics()
 
   const body: TokenResponse = await app.issueAccessToken('user-1', { scope: ['read'] })
   const token: string = body.access_token
@@ -45,7 +58,7 @@ async function hostTypes () {
   await app.register(tokenVerifier, { issuer: 'https://auth.example.test', audience: 'api' })
   // @ts-expect-error the audience is required
   await app.register(tokenVerifier, { issuer: 'https://auth.example.test' })
-  return { options, subject }
+  return { options, replicated, subject, kid, text }
 }
 
 t.test('the type checks above are compiled by npm run typecheck', async (t) => {
