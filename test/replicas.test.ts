@@ -18,7 +18,8 @@ t.test('three replicas on one PostgreSQL and one Redis act as one issuer', async
     REDIS_KEY_PREFIX: redisPrefixFor(t),
     ISSUER,
     LOCKOUT_THRESHOLD: '5',
-    LOCKOUT_DURATION: '1m'
+    LOCKOUT_DURATION: '1m',
+    RATE_LIMIT_MAX: '1000'
   }
   // Started together: migrations, the first signing key and the first user race, and agree.
   const replicas = await Promise.all([1, 2, 3].map(async () => {
@@ -39,7 +40,11 @@ t.test('three replicas on one PostgreSQL and one Redis act as one issuer', async
       body: new URLSearchParams(params)
     })
     const text = await response.text()
-    return { status: response.status, body: text === '' ? {} : JSON.parse(text) }
+    return {
+      status: response.status,
+      body: text === '' ? {} : JSON.parse(text),
+      remaining: Number(response.headers.get('x-ratelimit-remaining'))
+    }
   }
   const login = async (replica: typeof a, password = PASSWORD) =>
     await post(replica, '/token', { grant_type: 'password', username: USERNAME, password })
@@ -92,6 +97,17 @@ t.test('three replicas on one PostgreSQL and one Redis act as one issuer', async
     await t.rejects(b.verifyAccessToken(body.access_token), { code: 'FTI_INVALID_TOKEN' },
       'and authenticate on the third refuses it too')
   })
+
+  t.test('rate-limit counters are shared: one budget per address over all replicas',
+    async (t) => {
+      const remaining = []
+      for (const replica of [a, b, c, a]) {
+        remaining.push((await post(replica, '/revoke', { token: 'nothing' })).remaining)
+      }
+      const first = remaining[0] as number
+      t.ok(first < 1000, `${first} left of 1000`)
+      t.same(remaining, [first, first - 1, first - 2, first - 3], 'each request counts once')
+    })
 
   t.test('lockout counts add up across replicas', async (t) => {
     for (const replica of [a, b, a, b]) {
