@@ -51,7 +51,7 @@ export async function oauthEndpoint (
   scope.setErrorHandler((error: FastifyError, request, reply) => {
     const { status, body } = describe(error)
     metrics.tokenErrors.inc({ endpoint: request.routeOptions.url ?? 'unknown', error: body.error })
-    return sendOAuthError(error, status, body, request, reply)
+    return sendError(error, status, body, request, reply)
   })
   scope.addHook('onSend', async (_request, reply) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
@@ -140,12 +140,26 @@ function parseJson (_request: FastifyRequest, body: string, done: ParserDone) {
   }
 }
 
-function sendOAuthError (
+/**
+ * The error handler of every other route of the service: the same shape and statuses (503 for a
+ * store that is away), and nothing internal in a body.
+ */
+export function answerError (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const described = describe(error)
+  // Outside the OAuth endpoints a 403 or 404 stays one; only the body is ours.
+  const status = described.status === 400 && (error.statusCode ?? 0) > 400 &&
+    (error.statusCode ?? 0) < 500 && oauthErrorCode(error) === undefined
+    ? error.statusCode as number
+    : described.status
+  return sendError(error, status, described.body, request, reply)
+}
+
+function sendError (
   error: FastifyError, status: number, body: OAuthBody, request: FastifyRequest,
   reply: FastifyReply
 ) {
   if (status >= 500) {
-    request.log.error({ err: error }, 'token endpoint failed')
+    request.log.error({ err: error }, 'request failed')
   }
   if (status === 503) reply.header('retry-after', '1')
   if (error.code === 'FTI_METHOD_NOT_ALLOWED') reply.header('allow', 'POST')
@@ -170,7 +184,7 @@ function describe (error: FastifyError): { status: number, body: OAuthBody } {
   if (error.statusCode === undefined && isStoreUnavailable(error)) {
     return {
       status: 503,
-      body: oauthBody('temporarily_unavailable', 'The store is busy; try again shortly')
+      body: oauthBody('temporarily_unavailable', 'The store is unavailable; try again shortly')
     }
   }
   const status = error.statusCode ?? 500

@@ -15,6 +15,7 @@ import metricsRoutes from '../routes/metrics.js'
 import revocationRoutes from '../routes/revocation.js'
 import tokenRoutes from '../routes/token.js'
 import { PUBLIC_ROUTE, bearerAuthenticator } from './authenticate.js'
+import { answerError } from './oauth-endpoint.js'
 import jwtPlugin from './jwt.js'
 import storePlugin from './store.js'
 
@@ -149,6 +150,7 @@ async function issuerRoutes (routes: FastifyInstance, context: RouteContext): Pr
   routes.addHook('onRoute', (route) => {
     route.config = { ...route.config, [PUBLIC_ROUTE]: true }
   })
+  routes.setErrorHandler(answerError)
   routes.addHook('onResponse', async (request, reply) => {
     metrics.requestSeconds.observe({
       method: request.method,

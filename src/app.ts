@@ -3,6 +3,7 @@ import { collectDefaultMetrics } from 'prom-client'
 import type { FastifyInstance } from 'fastify'
 import configPlugin, { type ConfigPluginOptions } from '../plugins/config.js'
 import documentation from '../plugins/documentation.js'
+import { answerError } from '../plugins/oauth-endpoint.js'
 import security from '../plugins/security.js'
 import tokenIssuer from '../plugins/token-issuer.js'
 import { bootstrapFirstUser } from './bootstrap.js'
@@ -18,6 +19,7 @@ async function app (fastify: FastifyInstance, options: AppOptions) {
   const { settings } = fastify
 
   await fastify.register(security, { corsOrigins: settings.corsOrigins })
+  fastify.setErrorHandler(answerError)
   // Fastify's own 404 quotes the URL, query string included, in its answer and its log line.
   fastify.setNotFoundHandler(async (request, reply) => {
     request.log.info({ method: request.method, path: request.url.split('?')[0] }, 'no such route')

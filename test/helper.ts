@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { createServer, type AddressInfo } from 'node:net'
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
@@ -274,4 +274,66 @@ export async function ownRedisServer (
   }
   t.teardown(stop)
   return { url: `redis://127.0.0.1:${port}`, start, stop }
+}
+
+/**
+ * A TCP proxy to a server on loopback, to take it away from the service without touching it:
+ * `cut` resets every connection and refuses new ones, `freeze` leaves them open but silent,
+ * `restore` ends either.
+ */
+export async function tcpProxy (t: Test, targetPort: number) {
+  const pairs = new Set<[Socket, Socket]>()
+  let mode: 'open' | 'cut' | 'frozen' = 'open'
+  const server = createServer((client) => {
+    if (mode === 'cut') {
+      client.destroy()
+      return
+    }
+    const upstream = connect(targetPort, '127.0.0.1')
+    const pair: [Socket, Socket] = [client, upstream]
+    pairs.add(pair)
+    client.pipe(upstream)
+    upstream.pipe(client)
+    const drop = () => {
+      client.destroy()
+      upstream.destroy()
+      pairs.delete(pair)
+    }
+    client.on('error', drop).on('close', drop)
+    upstream.on('error', drop).on('close', drop)
+    if (mode === 'frozen') {
+      client.pause()
+      upstream.pause()
+    }
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(async () => {
+    for (const [client, upstream] of pairs) {
+      client.destroy()
+      upstream.destroy()
+    }
+    server.close()
+  })
+  return {
+    port: (server.address() as AddressInfo).port,
+    cut () {
+      mode = 'cut'
+      for (const [client] of pairs) client.resetAndDestroy()
+    },
+    freeze () {
+      mode = 'frozen'
+      for (const [client, upstream] of pairs) {
+        client.pause()
+        upstream.pause()
+      }
+    },
+    restore () {
+      mode = 'open'
+      for (const [client, upstream] of pairs) {
+        client.resume()
+        upstream.resume()
+      }
+    }
+  }
 }

@@ -15,6 +15,12 @@ import type { Database } from './schema.js'
 const POSTGRES_POOL_SIZE = 10
 /** How long to wait for PostgreSQL to accept a connection before the request fails. */
 const POSTGRES_CONNECT_TIMEOUT_MS = 5_000
+/**
+ * How long one query may take, measured here: a PostgreSQL that stops answering on an open
+ * connection (a network partition, a frozen host) fails requests with 503 instead of holding them.
+ * Every statement, a migration's included, must finish within it.
+ */
+export const POSTGRES_QUERY_TIMEOUT_MS = 5_000
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
 const MIGRATION_ATTEMPTS = 5
 
@@ -46,7 +52,7 @@ export async function openDatabase (databaseUrl: string): Promise<Kysely<Databas
 
   try {
     if (schema !== undefined) await createSchema(db, schema, databaseUrl)
-    await migrate(db)
+    await migrate(db, schema)
   } catch (error) {
     await db.destroy()
     throw describeOpenError(error, databaseUrl)
@@ -58,8 +64,14 @@ export async function openDatabase (databaseUrl: string): Promise<Kysely<Databas
  * Runs the migrations not yet applied. On PostgreSQL, Kysely holds an advisory lock while it
  * migrates, so replicas starting at once take turns and each migration runs once.
  */
-export async function migrate (db: Kysely<Database>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: migrationProvider })
+export async function migrate (db: Kysely<Database>, schema?: string): Promise<string[]> {
+  // Kysely looks for its bookkeeping tables in every schema unless told which: a second issuer in
+  // another schema of the same database would take the first one's for its own.
+  const migrator = new Migrator({
+    db,
+    provider: migrationProvider,
+    ...(schema === undefined ? {} : { migrationTableSchema: schema })
+  })
   for (let attempt = 1; ; attempt++) {
     const { error, results = [] } = await migrator.migrateToLatest()
     if (error === undefined) return results.map((result) => result.migrationName)
@@ -83,7 +95,8 @@ export function isStoreUnavailable (error: { code?: unknown, message?: unknown }
   // PostgreSQL SQLSTATE classes 08 (connection), 53 (resources), 57P (shutdown); 40001 and 40P01.
   if (/^(08|53|57P)/.test(code) || ['40001', '40P01'].includes(code)) return true
   const message = typeof error.message === 'string' ? error.message : ''
-  return /^Connection terminated|^timeout exceeded when trying to connect/.test(message)
+  return /^(Connection terminated|timeout exceeded when trying to connect|Query read timeout)/
+    .test(message)
 }
 
 /** A database URL without its password, to name it in messages and logs. */
@@ -107,16 +120,17 @@ function dialectFor (databaseUrl: string): { dialect: Dialect, schema?: string }
     'sqlite:./data/token-issuer.db) or postgres:// (for example postgres://db/tokens)')
 }
 
-function postgresDialect (databaseUrl: string): { dialect: Dialect, schema?: string } {
+function postgresDialect (databaseUrl: string): { dialect: Dialect, schema: string } {
   let url: URL
   try {
     url = new URL(databaseUrl)
   } catch {
     throw new ConfigError('DATABASE_URL is not a valid postgres:// URL')
   }
-  const schema = url.searchParams.get('schema') ?? undefined
+  // Without ?schema=, PostgreSQL's own default.
+  const schema = url.searchParams.get('schema') ?? 'public'
   url.searchParams.delete('schema')
-  if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
+  if (!SCHEMA_NAME.test(schema)) {
     throw new ConfigError('DATABASE_URL schema must be a lower-case SQL identifier ' +
       '(letters, digits and _, at most 63)')
   }
@@ -125,13 +139,17 @@ function postgresDialect (databaseUrl: string): { dialect: Dialect, schema?: str
     connectionString: url.toString(),
     max: POSTGRES_POOL_SIZE,
     connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS,
+    query_timeout: POSTGRES_QUERY_TIMEOUT_MS,
+    keepAlive: true,
     // The schema comes first on the search path of every connection, so every query, the
     // migrations included, finds its tables there.
-    ...(schema === undefined ? {} : { options: `-c search_path=${schema}` })
+    options: `-c search_path=${schema}`
   })
-  // An idle connection that the server drops emits here; the next query gets a fresh one.
+  // A connection the server drops emits an error on its client, idle or in use; unheard, that
+  // error would end the process. The query running on it fails (503), and the pool replaces it.
   pool.on('error', () => {})
-  return { dialect: new PostgresDialect({ pool }), ...(schema === undefined ? {} : { schema }) }
+  pool.on('connect', (client) => { client.on('error', () => {}) })
+  return { dialect: new PostgresDialect({ pool }), schema }
 }
 
 async function createSchema (db: Kysely<Database>, schema: string, databaseUrl: string) {

@@ -1,10 +1,14 @@
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { sql } from 'kysely'
 import t from 'tap'
 import { openStore } from '../../../src/store/index.js'
-import { isStoreUnavailable, migrate, openDatabase } from '../../../src/store/database.js'
+import {
+  POSTGRES_QUERY_TIMEOUT_MS, isStoreUnavailable, migrate, openDatabase
+} from '../../../src/store/database.js'
 import { hashRefreshToken, startFamily } from '../../../src/refresh.js'
 import {
-  POSTGRES_TEST_URL, onEachEngine, postgresUnavailable, postgresUrlFor, skipWithout
+  POSTGRES_TEST_URL, onEachEngine, postgresUnavailable, postgresUrlFor, skipWithout, tcpProxy
 } from '../../helper.js'
 
 onEachEngine(t, 'migrations run once and are a no-op after', async (t, url) => {
@@ -145,6 +149,17 @@ t.test('store failures that a retry may cure are told apart from the rest', asyn
   }
 })
 
+t.test('two issuers keep apart in two schemas of one PostgreSQL database', async (t) => {
+  const reason = await postgresUnavailable()
+  if (reason !== undefined) return skipWithout(t, reason)
+  const [first, second] = [await openStore(postgresUrlFor(t)), await openStore(postgresUrlFor(t))]
+  t.teardown(async () => { await first.close(); await second.close() })
+
+  await first.users.create('only-in-first', 'hash')
+  t.equal(await second.users.find('only-in-first'), undefined, 'each has tables of its own')
+  t.equal(await second.users.count(), 0)
+})
+
 t.test('the PostgreSQL schema of a URL is created when missing', async (t) => {
   const reason = await postgresUnavailable()
   if (reason !== undefined) return skipWithout(t, reason)
@@ -157,3 +172,37 @@ t.test('the PostgreSQL schema of a URL is created when missing', async (t) => {
   t.teardown(() => other.close())
   t.ok(await other.users.find('in-schema'), 'a second connection finds the same tables')
 })
+
+t.test('PostgreSQL going away mid-query fails the query, never the process, and comes back',
+  async (t) => {
+    const reason = await postgresUnavailable()
+    if (reason !== undefined) return skipWithout(t, reason)
+    const proxy = await tcpProxy(t, 5432)
+    const url = postgresUrlFor(t).replace('127.0.0.1:5432', `127.0.0.1:${proxy.port}`)
+    const db = await openDatabase(url)
+    t.teardown(() => db.destroy())
+    const store = await openStore(url)
+    t.teardown(() => store.close())
+    t.equal(await store.users.count(), 0)
+
+    // Connections reset while queries run on them (a failover, a restart).
+    const running = Promise.all([1, 2, 3].map(async () =>
+      await sql`select pg_sleep(0.3)`.execute(db).then(() => 'done', (error) => error)))
+    await sleep(100)
+    proxy.cut()
+    const failures = await running
+    t.ok(failures.every((failure) => failure !== 'done' && isStoreUnavailable(failure)),
+      'each query fails with an error that answers 503')
+    await t.rejects(store.users.count(), 'refused while the server is away')
+
+    proxy.restore()
+    t.equal(await store.users.count(), 0, 'and works again once it is back')
+
+    // A server that stops answering on open connections (a partition, a frozen host).
+    proxy.freeze()
+    const started = Date.now()
+    const frozen = await store.users.count().then(() => undefined, (error: Error) => error)
+    t.ok(frozen !== undefined && isStoreUnavailable(frozen), String(frozen?.message))
+    t.ok(Date.now() - started < POSTGRES_QUERY_TIMEOUT_MS + 1500, 'within the query timeout')
+    proxy.restore()
+  })

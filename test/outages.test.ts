@@ -1,0 +1,37 @@
+import t from 'tap'
+import {
+  build, login, postgresUnavailable, postgresUrlFor, skipWithout, tcpProxy
+} from './helper.js'
+
+t.test('with PostgreSQL away every route answers 503 in the error shape, then recovers',
+  async (t) => {
+    const reason = await postgresUnavailable()
+    if (reason !== undefined) return skipWithout(t, reason)
+    const proxy = await tcpProxy(t, 5432)
+    const databaseUrl = postgresUrlFor(t).replace('127.0.0.1:5432', `127.0.0.1:${proxy.port}`)
+    const fastify = await build(t, { databaseUrl })
+    t.equal((await login(fastify)).statusCode, 200)
+
+    proxy.cut()
+    for (const [name, request] of [
+      ['the token endpoint', () => login(fastify)],
+      ['the metadata', () => fastify.inject('/.well-known/oauth-authorization-server')],
+      ['readiness', () => fastify.inject('/health/ready')]
+    ] as const) {
+      const response = await request()
+      t.equal(response.statusCode, 503, name)
+      t.notMatch(response.body, /ECONNRESET|ECONNREFUSED|stack|pg\//, `${name}: nothing internal`)
+    }
+    const metadata = await fastify.inject('/.well-known/oauth-authorization-server')
+    t.same(metadata.json(), {
+      error: 'temporarily_unavailable',
+      error_description: 'The store is unavailable; try again shortly'
+    })
+    t.equal(metadata.headers['retry-after'], '1')
+    t.equal((await fastify.inject('/.well-known/jwks.json')).statusCode, 200,
+      'the key set needs no store')
+
+    proxy.restore()
+    t.equal((await login(fastify)).statusCode, 200, 'back once PostgreSQL is')
+    t.equal((await fastify.inject('/health/ready')).statusCode, 200)
+  })
