@@ -135,15 +135,22 @@ async function jwtPlugin (fastify: FastifyInstance, options: JwtPluginOptions) {
   }))
   fastify.decorate('verifyAccessToken', verifier.verify)
 
+  let failing = false
   const reload = setInterval(() => {
     ring.refresh().then(({ scheduled, retired }) => {
+      if (failing) fastify.log.info('reading the signing keys works again')
+      failing = false
       if (scheduled !== undefined) {
         fastify.log.info({ kid: scheduled.kid, activatesAt: scheduled.activatesAt },
           'signing key rotation scheduled')
       }
       if (retired.length > 0) fastify.log.info({ kids: retired }, 'signing keys retired')
     }, (error: unknown) => {
-      fastify.log.error({ err: error }, 'reading the signing keys failed; keeping the known ones')
+      // Once per outage of the store, not every minute of it.
+      if (!failing) {
+        fastify.log.error({ err: error }, 'reading the signing keys failed; keeping the known ones')
+      }
+      failing = true
     })
   }, KEY_RELOAD_SECONDS * 1000).unref()
   fastify.addHook('onClose', async () => { clearInterval(reload) })

@@ -5,7 +5,7 @@ import { ConfigError } from './errors.js'
 import { checkNewPassword, checkNewUsername } from './credentials.js'
 import type { LockoutPolicy } from './lockout.js'
 import { LOG_LEVELS } from './logger.js'
-import { checkRedisUrl } from './redis.js'
+import { checkRedisKeyPrefix, checkRedisUrl } from './redis.js'
 import type { RefreshPolicy } from './refresh.js'
 
 export const DEFAULT_REDIS_KEY_PREFIX = 'token-issuer:'
@@ -182,7 +182,7 @@ export function resolveSettings (env: Env): Settings {
     corsOrigins: parseOrigins(env.CORS_ORIGINS),
     ...rotationSetting(env.JWT_ALGORITHM, env.KEY_ROTATION_INTERVAL),
     ...(env.REDIS_URL.trim() === '' ? {} : { redisUrl: checkRedisUrl('REDIS_URL', env.REDIS_URL) }),
-    redisKeyPrefix: env.REDIS_KEY_PREFIX,
+    redisKeyPrefix: checkRedisKeyPrefix('REDIS_KEY_PREFIX', env.REDIS_KEY_PREFIX),
     metricsEnabled: env.METRICS_ENABLED,
     shutdownDelay: parseTtl('SHUTDOWN_DELAY', env.SHUTDOWN_DELAY,
       { min: 0, max: MAX_SHUTDOWN_DELAY }),

@@ -47,10 +47,11 @@ export class SharedDenyList implements DenyList {
     if (!this.#redis.up) return
     try {
       await this.#redis.client.set(key(jti), '1', 'PXAT', expiresAt.getTime())
-    } catch {
+    } catch (error) {
       // The other replicas would miss this entry in Redis: catch up from the store.
       this.#missed++
       this.#synced = false
+      this.#redis.failed(error)
     }
   }
 
@@ -58,8 +59,9 @@ export class SharedDenyList implements DenyList {
     if (this.synced) {
       try {
         return await this.#redis.client.exists(key(jti)) === 1
-      } catch {
+      } catch (error) {
         this.#synced = false
+        this.#redis.failed(error)
       }
     }
     return await this.#store.has(jti)

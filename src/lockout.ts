@@ -41,6 +41,8 @@ interface Entry {
   attempts: number
   lockedUntil: number
   lastAttempt: number
+  /** When a lock learned from Redis was last seen there. */
+  seenAt?: number
 }
 
 /** Usernames tracked at most; the least recently tried are forgotten first. */
@@ -61,6 +63,27 @@ export class LoginLockout implements Lockout {
 
   async succeed (username: string): Promise<void> {
     this.#entries.delete(username)
+  }
+
+  /** Seconds until the username may try again (0: now), counting nothing. */
+  lockedForAt (username: string, now: number): number {
+    const lockedUntil = this.#entries.get(username)?.lockedUntil ?? 0
+    return lockedUntil > now ? Math.ceil((lockedUntil - now) / 1000) : 0
+  }
+
+  /** Holds a lock learned elsewhere (from Redis), so it outlives Redis going away. */
+  lockUntil (username: string, lockedUntil: number, now: number): void {
+    const entry = this.#entries.get(username) ?? { attempts: 0, lockedUntil: 0, lastAttempt: now }
+    entry.lockedUntil = Math.max(entry.lockedUntil, lockedUntil)
+    entry.seenAt = now
+    this.#remember(username, entry)
+  }
+
+  /** Seconds left of a lock learned from Redis before `time` (0: none). */
+  lockedSince (username: string, time: number, now: number): number {
+    const entry = this.#entries.get(username)
+    if (entry?.seenAt === undefined || entry.seenAt >= time) return 0
+    return this.lockedForAt(username, now)
   }
 
   attemptAt (username: string, now: number): LoginAttempt {
@@ -131,13 +154,21 @@ export class SharedLockout implements Lockout {
 
   async attempt (username: string): Promise<LoginAttempt> {
     if (!this.#redis.up) return await this.#local.attempt(username)
+    const now = Date.now()
+    // A lock this replica saw before Redis restarted empty holds: Redis no longer knows it.
+    // Otherwise Redis is the truth, so a success elsewhere lifts a lock everywhere.
+    const held = this.#local.lockedSince(username, this.#redis.restartedAt, now)
+    if (held > 0) return { lockedFor: held, locks: 0 }
+
     const { threshold, duration, maxDuration } = this.#policy
     try {
       const milliseconds = await this.#attempt(attemptsKey(username), lockKey(username),
         threshold, duration * 1000, maxDuration * 1000)
+      if (milliseconds !== 0) this.#local.lockUntil(username, now + Math.abs(milliseconds), now)
       const seconds = Math.ceil(Math.abs(milliseconds) / 1000)
       return milliseconds < 0 ? { lockedFor: seconds, locks: 0 } : { lockedFor: 0, locks: seconds }
-    } catch {
+    } catch (error) {
+      this.#redis.failed(error)
       return await this.#local.attempt(username)
     }
   }

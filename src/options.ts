@@ -6,7 +6,7 @@ import {
 } from './config.js'
 import type { LockoutPolicy } from './lockout.js'
 import { ConfigError } from './errors.js'
-import { checkRedisUrl } from './redis.js'
+import { checkRedisKeyPrefix, checkRedisUrl } from './redis.js'
 import type { RefreshPolicy } from './refresh.js'
 
 /** What a host's own user lookup returns for a good username and password. */
@@ -170,7 +170,8 @@ export function resolveOptions (options: TokenIssuerOptions): ResolvedOptions {
       : { redisUrl: checkRedisUrl(`${NAME} redisUrl`, options.redisUrl) }),
     redisKeyPrefix: options.redisKeyPrefix === undefined
       ? DEFAULT_REDIS_KEY_PREFIX
-      : requiredString('redisKeyPrefix', options.redisKeyPrefix),
+      : checkRedisKeyPrefix(`${NAME} redisKeyPrefix`,
+        requiredString('redisKeyPrefix', options.redisKeyPrefix)),
     metrics: flag('metrics', options.metrics, false)
   }
 }

@@ -13,6 +13,9 @@ export interface RedisLog {
   warn: (object: object, message: string) => void
 }
 
+/** Every few seconds a connection that seems up is asked to answer, to notice a stalled Redis. */
+const HEARTBEAT_MS = 5_000
+
 /** REDIS_URL: `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS. */
 export function checkRedisUrl (name: string, value: string): string {
   let url: URL | undefined
@@ -21,6 +24,17 @@ export function checkRedisUrl (name: string, value: string): string {
   } catch {}
   if (url === undefined || !['redis:', 'rediss:'].includes(url.protocol) || url.hostname === '') {
     throw new ConfigError(`${name} must be a redis:// or rediss:// URL, such as redis://127.0.0.1:6379`)
+  }
+  if (!/^\/?(\d{1,5})?$/.test(url.pathname) || url.search !== '' || url.hash !== '') {
+    throw new ConfigError(`${name} may name a database by number (redis://host:6379/2), nothing else`)
+  }
+  return value
+}
+
+/** A key prefix: printable ASCII without spaces, so keys stay readable and one line each. */
+export function checkRedisKeyPrefix (name: string, value: string): string {
+  if (!/^[\x21-\x7e]{1,64}$/.test(value)) {
+    throw new ConfigError(`${name} must be 1 to 64 printable ASCII characters without spaces`)
   }
   return value
 }
@@ -38,6 +52,11 @@ export class SharedRedis extends EventEmitter {
   #up = false
   #closing = false
   #reported = false
+  #runId: string | undefined
+  #restartedAt = 0
+  /** Set when Redis refuses the configuration itself (a database it does not have). */
+  #refused: string | undefined
+  readonly #heartbeat: NodeJS.Timeout
 
   constructor (url: string, keyPrefix: string, log: RedisLog) {
     super()
@@ -53,15 +72,49 @@ export class SharedRedis extends EventEmitter {
     this.#log = log
     this.#where = { redis: redactedRedis(url) }
     this.client.on('ready', () => {
-      this.#up = true
-      this.#reported = false
-      log.info(this.#where, 'redis connected')
-      this.emit('up')
+      // ioredis goes on in database 0 when the SELECT of the URL's database fails.
+      if (this.#refused !== undefined) return
+      this.#learnRunId().then(() => {
+        this.#up = true
+        this.#reported = false
+        log.info(this.#where, 'redis connected')
+        this.emit('up')
+      }, (error: unknown) => { this.failed(error) })
     })
     this.client.on('error', (error: Error & { code?: string }) => {
+      if (/DB index is out of range/.test(error.message)) {
+        this.#refused = 'REDIS_URL names a database this Redis does not have'
+        this.emit('refused', this.#refused)
+      }
       this.#lost(error.code ?? error.message)
     })
     this.client.on('close', () => { this.#lost('connection closed') })
+    this.#heartbeat = setInterval(() => {
+      if (this.up) this.client.ping().catch((error: unknown) => { this.failed(error) })
+    }, HEARTBEAT_MS).unref()
+  }
+
+  /**
+   * When this process last found Redis restarted (ms; 0: never): a Redis without persistence
+   * comes back empty, so what was learned from it before that time is all that is left of it.
+   */
+  get restartedAt (): number {
+    return this.#restartedAt
+  }
+
+  /** Why Redis refused this configuration, if it did. */
+  get refused (): string | undefined {
+    return this.#refused
+  }
+
+  /**
+   * Hears a command's failure. A command that timed out means a Redis that stopped answering
+   * (stopped, or cut off): the connection counts as lost, and a new one is sought.
+   */
+  failed (error: unknown): void {
+    if (!/timed out/i.test((error as Error).message ?? '')) return
+    this.#lost('commands time out')
+    this.client.disconnect(true)
   }
 
   /** True while commands can be sent. */
@@ -76,7 +129,15 @@ export class SharedRedis extends EventEmitter {
 
   async close (): Promise<void> {
     this.#closing = true
+    clearInterval(this.#heartbeat)
     this.client.disconnect(false)
+  }
+
+  async #learnRunId (): Promise<void> {
+    const info = await this.client.info('server')
+    const runId = /run_id:(\w+)/.exec(info)?.[1]
+    if (this.#runId !== undefined && runId !== this.#runId) this.#restartedAt = Date.now()
+    this.#runId = runId
   }
 
   #lost (reason: string): void {

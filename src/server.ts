@@ -40,7 +40,14 @@ async function start (): Promise<void> {
   fastify.log.level = fastify.settings.logLevel
   trust = trustProxyFunction(fastify.settings.trustProxy)
   const drainMs = fastify.settings.shutdownDelay * 1000
-  closeWithGrace({ delay: drainMs + GRACE_MS }, async ({ signal, err }) => {
+  // Its own complaints (a second signal, the timeout) go to the log as JSON lines too.
+  const logger = {
+    error: (message: unknown) => {
+      if (message instanceof Error) fastify.log.error({ err: message }, 'closing failed')
+      else fastify.log.error(String(message))
+    }
+  }
+  closeWithGrace({ delay: drainMs + GRACE_MS, logger }, async ({ signal, err }) => {
     if (err !== undefined) fastify.log.error({ err }, 'closing after an uncaught error')
     else fastify.log.info({ signal }, 'closing')
     // Readiness fails first; a load balancer needs a moment to notice, a person at Ctrl-C not.

@@ -1,4 +1,5 @@
 import { once } from 'node:events'
+import { ConfigError } from './errors.js'
 import { SharedDenyList, type DenyList } from './deny-list.js'
 import { LoginLockout, SharedLockout, type Lockout, type LockoutPolicy } from './lockout.js'
 import { SharedRedis, type RedisLog } from './redis.js'
@@ -44,9 +45,14 @@ export async function openSharedState (options: SharedStateOptions): Promise<Sha
   const denyList = new SharedDenyList(store.revokedTokens, redis)
   redis.connect()
   // Start with Redis when it answers soon; without it otherwise, and take it up when it comes.
-  await Promise.race([once(redis, 'up'), new Promise((resolve) => {
+  await Promise.race([once(redis, 'up'), once(redis, 'refused'), new Promise((resolve) => {
     setTimeout(resolve, FIRST_CONNECT_WAIT_MS).unref()
   })])
+  if (redis.refused !== undefined) {
+    denyList.close()
+    await redis.close()
+    throw new ConfigError(redis.refused)
+  }
   await denyList.settled()
 
   return {

@@ -245,9 +245,16 @@ export async function freePort (): Promise<number> {
  * A Redis server of the test's own, which it may stop and start again (empty, as a restarted
  * Redis without persistence is); undefined, with the reason, where redis-server is not installed.
  */
-export async function ownRedisServer (
-  t: Test
-): Promise<{ url: string, start: () => Promise<void>, stop: () => Promise<void> } | string> {
+export interface OwnRedis {
+  url: string
+  start: () => Promise<void>
+  stop: () => Promise<void>
+  /** Stops the process without ending it (SIGSTOP), as a hung or cut-off Redis looks. */
+  pause: () => void
+  resume: () => void
+}
+
+export async function ownRedisServer (t: Test): Promise<OwnRedis | string> {
   const port = await freePort()
   let child: ChildProcess | undefined
   const start = async () => {
@@ -265,6 +272,7 @@ export async function ownRedisServer (
     if (child === undefined || child.exitCode !== null) return
     const exited = once(child, 'exit')
     child.kill('SIGKILL')
+    child.kill('SIGCONT')
     await exited
   }
   try {
@@ -273,7 +281,13 @@ export async function ownRedisServer (
     return (error as Error).message
   }
   t.teardown(stop)
-  return { url: `redis://127.0.0.1:${port}`, start, stop }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    start,
+    stop,
+    pause: () => { child?.kill('SIGSTOP') },
+    resume: () => { child?.kill('SIGCONT') }
+  }
 }
 
 /**

@@ -122,3 +122,49 @@ t.test('when Redis goes away, tokens are still issued; when it returns, it is us
     t.equal(await introspect(revoked), false)
     t.equal((await login(fastify, USERNAME, PASSWORD)).statusCode, 200)
   })
+
+t.test('a Redis that stops answering is noticed, and used again once it answers', async (t) => {
+  const redis = await ownRedisServer(t)
+  if (typeof redis === 'string') return skipWithout(t, redis)
+  const fastify = await build(t, { env: { REDIS_URL: redis.url } })
+  const status = async () => (await fastify.inject('/health/ready')).json().status
+
+  redis.pause()
+  await until(async () => await status() === 'degraded', 'the heartbeat notices the stall')
+  const started = Date.now()
+  t.equal((await login(fastify)).statusCode, 200)
+  t.ok(Date.now() - started < 400, 'logins no longer wait on the stalled Redis')
+
+  redis.resume()
+  await until(async () => await status() === 'ready', 'Redis answers again')
+})
+
+t.test('a lock holds through a Redis outage and an emptied Redis', async (t) => {
+  const redis = await ownRedisServer(t)
+  if (typeof redis === 'string') return skipWithout(t, redis)
+  const env = { REDIS_URL: redis.url, LOCKOUT_THRESHOLD: '3', LOCKOUT_DURATION: '1m' }
+  const fastify = await build(t, { env })
+  const lockedOut = async () => /Too many failed logins/
+    .test((await login(fastify)).json().error_description ?? '')
+
+  for (let attempt = 0; attempt < 3; attempt++) await login(fastify, USERNAME, 'wrong password')
+  t.ok(await lockedOut(), 'locked in Redis')
+
+  await redis.stop()
+  await until(async () => (await fastify.inject('/health/ready')).json().status === 'degraded',
+    'the outage is seen')
+  t.ok(await lockedOut(), 'still locked while Redis is away')
+
+  await redis.start()
+  await until(async () => (await fastify.inject('/health/ready')).json().status === 'ready',
+    'Redis is back, empty')
+  t.ok(await lockedOut(), 'and still locked after it came back without the lock')
+})
+
+t.test('a REDIS_URL whose database that Redis lacks stops the start, naming the variable',
+  async (t) => {
+    const redis = await ownRedisServer(t)
+    if (typeof redis === 'string') return skipWithout(t, redis)
+    await t.rejects(build(t, { env: { REDIS_URL: `${redis.url}/99` } }),
+      { code: 'FTI_CONFIG', message: /^REDIS_URL names a database this Redis does not have/ })
+  })
