@@ -115,8 +115,12 @@ export function renderGrowth (g: GrowthResult): string {
     `Expired rows purged: ${purged ? 'yes' : 'NO'}. One \`purgeExpired\` on the large store ` +
       `with that backlog took ${g.purge.purgeMs.toFixed(0)} ms, and ` +
       `${g.purge.idlePurgeMs.toFixed(0)} ms with nothing to delete; better-sqlite3 is ` +
-      'synchronous, so the event loop waits that long. Families whose tokens all expired stay ' +
-      'until the family itself ends (`REFRESH_FAMILY_TTL`), consumed tokens too: the store is ' +
-      'bounded by the family lifetime, not by the token lifetime.'
+      'synchronous, so the event loop waits that long. ' +
+      (afterStart.deadFamilies > 0
+        ? `Families whose every token expired stay (${afterStart.deadFamilies} of ` +
+          `${seeded.deadFamilies}), with their rotated tokens, until the family itself ends ` +
+          '(`REFRESH_FAMILY_TTL`): the store is bounded by the family lifetime, not by the ' +
+          'token lifetime.'
+        : 'Families whose every token expired were purged too.')
   ].join('\n')
 }
