@@ -183,7 +183,7 @@ try {
   }
   mkdirSync(settings.outDir, { recursive: true })
   writeFileSync(join(settings.outDir, 'growth.json'), `${JSON.stringify(result, null, 2)}\n`)
-  const written = writeReport(settings.outDir, settings.quick ? settings.outDir : ROOT)
+  const written = writeReport(settings.outDir, settings.official ? ROOT : settings.outDir)
   console.log(`purge: ${JSON.stringify(afterStart)}; one purge ${purgeMs.toFixed(0)} ms, ` +
     `idle ${idlePurgeMs.toFixed(0)} ms\nwrote ${written.files.join(', ')}`)
 } finally {

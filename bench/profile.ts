@@ -25,7 +25,8 @@ if (scenario === undefined) {
 
 const settings = benchSettings()
 const pinning = setUpPinning(settings.pin)
-const outDir = join(ROOT, 'bench', 'results', 'profiles')
+const outDir = join(ROOT, 'bench', 'results', 'profiles',
+  settings.experiment.length > 0 ? 'experiment' : '')
 const rawDir = join(outDir, `${scenario.name}.tmp`)
 rmSync(rawDir, { recursive: true, force: true })
 mkdirSync(rawDir, { recursive: true })
@@ -56,7 +57,8 @@ const summary = [
     `${((measured.serverCpu ?? NaN) * 100).toFixed(0)} %, ` +
     `${(measured.cpuUsPerRequest ?? NaN).toFixed(0)} µs CPU per answer, load generator CPU ` +
     `${((measured.loadCpu ?? NaN) * 100).toFixed(0)} %; pinning: ` +
-    `${pinning.description}; load average ${load1().toFixed(2)}`,
+    `${pinning.description}; load average ${load1().toFixed(2)}` +
+    (settings.experiment.length > 0 ? `; experiment: ${settings.experiment.join(' ')}` : ''),
   ''
 ].join('\n')
 renameSync(join(rawDir, file), join(outDir, `${scenario.name}.cpuprofile`))

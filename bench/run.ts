@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import { load1, machineInfo, setUpPinning } from './lib/machine.js'
 import { writeReport, type BenchResult, type ScenarioResult } from './lib/report.js'
 import {
-  SCENARIOS, measure, startFixture, type Measurement, type ServerName
+  SCENARIOS, measure, startFixture, withVariants, type Measurement, type ServerName
 } from './lib/scenarios.js'
 import { ROOT, benchSettings } from './lib/settings.js'
 
@@ -25,9 +25,10 @@ if (!existsSync(join(ROOT, 'dist', 'src', 'server.js'))) {
   throw new Error('dist/src/server.js is missing: run npm run build (npm run bench does)')
 }
 const pinning = setUpPinning(settings.pin)
-const scenarios = settings.only === undefined
+const chosen = settings.only === undefined
   ? SCENARIOS
   : SCENARIOS.filter((scenario) => settings.only?.includes(scenario.name))
+const scenarios = settings.variant.length > 0 ? withVariants(chosen) : chosen
 if (scenarios.length === 0) {
   throw new Error(`BENCH_ONLY names none of ${SCENARIOS.map((s) => s.name).join(', ')}`)
 }
@@ -35,7 +36,7 @@ if (scenarios.length === 0) {
 const MiB = (kib: number | undefined) => kib === undefined ? '?' : (kib / 1024).toFixed(0)
 const fixed = (value: number, digits = 1) => Number.isNaN(value) ? '-' : value.toFixed(digits)
 function line (label: string, m: Measurement): string {
-  return `${label.padEnd(22)} ${fixed(m.rps, 0).padStart(7)} req/s  p50 ${fixed(m.p50, 2)} ms` +
+  return `${label.padEnd(30)} ${fixed(m.rps, 0).padStart(7)} req/s  p50 ${fixed(m.p50, 2)} ms` +
     `  p99 ${fixed(m.p99, 2)} ms  rss ${MiB(m.rssKiB)} MiB` +
     `  cpu ${fixed((m.serverCpu ?? NaN) * 100, 0)} %` +
     ` (load generator ${fixed((m.loadCpu ?? NaN) * 100, 0)} %)` +
@@ -43,6 +44,7 @@ function line (label: string, m: Measurement): string {
 }
 
 console.log(`pinning: ${pinning.description}`)
+if (settings.experiment.length > 0) console.log(`experiment: ${settings.experiment.join(' ')}`)
 console.log(`${scenarios.length} scenarios x ${settings.rounds} rounds x ${settings.seconds} s, ` +
   `${settings.connections} connections, ${settings.algorithm}, LOG_LEVEL=${settings.logLevel}`)
 
@@ -90,7 +92,8 @@ try {
       probeRate: settings.probeRate,
       algorithm: settings.algorithm,
       logLevel: settings.logLevel,
-      quick: settings.quick
+      quick: settings.quick,
+      experiment: settings.experiment
     },
     machine: machineInfo(),
     pinning: pinning.description,
@@ -101,7 +104,7 @@ try {
   }
   mkdirSync(settings.outDir, { recursive: true })
   writeFileSync(join(settings.outDir, 'bench.json'), `${JSON.stringify(result, null, 2)}\n`)
-  const written = writeReport(settings.outDir, settings.quick ? settings.outDir : ROOT)
+  const written = writeReport(settings.outDir, settings.official ? ROOT : settings.outDir)
   console.log(`\n${written.targets}\nwrote ${written.files.join(', ')}`)
 } finally {
   await fixture.close()

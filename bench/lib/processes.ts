@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pinned, type Pinning } from './machine.js'
 import { ROOT } from './settings.js'
@@ -191,6 +192,8 @@ export async function startBenchServer (
 }
 
 export interface ServiceOptions {
+  /** How the benchmark calls it: service, or variant. */
+  name?: string
   pinning: Pinning
   dataDir: string
   algorithm: string
@@ -200,11 +203,16 @@ export interface ServiceOptions {
 }
 
 /**
- * Extra Node.js arguments for the service (BENCH_SERVICE_NODE_ARGS, space-separated): a preload
- * from bench/experiments/ to try a change without editing the service, say.
+ * Extra Node.js arguments for the service: BENCH_SERVICE_NODE_ARGS (space-separated), and
+ * BENCH_SERVICE_PRELOAD, a TypeScript module (path from the repository root) imported first,
+ * such as bench/experiments/sqlite.ts, to try a change without editing the service.
  */
-function serviceNodeArgs (): string[] {
-  return (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '')
+function serviceNodeArgs (env: Record<string, string | undefined>): string[] {
+  const args = (env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '')
+  const preload = env.BENCH_SERVICE_PRELOAD
+  if (preload === undefined || preload === '') return args
+  return [...args, '--import', import.meta.resolve('tsx'),
+    '--import', pathToFileURL(resolve(ROOT, preload)).href]
 }
 
 /**
@@ -215,9 +223,10 @@ function serviceNodeArgs (): string[] {
 export async function startService (options: ServiceOptions): Promise<ServerProcess> {
   const port = await freePort()
   return await startServer({
-    name: 'service',
+    name: options.name ?? 'service',
     pinning: options.pinning,
-    args: [...serviceNodeArgs(), join(ROOT, 'dist', 'src', 'server.js')],
+    args: [...serviceNodeArgs({ ...process.env, ...options.env }),
+      join(ROOT, 'dist', 'src', 'server.js')],
     cwd: options.dataDir,
     env: {
       HOST: '127.0.0.1',

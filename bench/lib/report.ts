@@ -27,6 +27,7 @@ export interface BenchResult {
     algorithm: string
     logLevel: string
     quick: boolean
+    experiment?: string[]
   }
   machine: MachineInfo
   pinning: string
@@ -153,7 +154,27 @@ export interface Ratio {
 /** Ratios of req/s taken inside each round, then the median over rounds. */
 export function ratios (result: BenchResult): Ratio[] {
   const byName = new Map(result.scenarios.map((scenario) => [scenario.name, scenario]))
-  return RATIOS.flatMap((definition) => {
+  // With a variant service: its own ratios to the ceilings, and its req/s over the stock one's.
+  const variants: RatioDefinition[] = [
+    ...RATIOS.filter((definition) => byName.has(`${definition.numerator}+variant`))
+      .map((definition) => ({
+        ...definition,
+        label: `${definition.label} [variant]`,
+        numerator: `${definition.numerator}+variant`,
+        denominator: byName.has(`${definition.denominator}+variant`)
+          ? `${definition.denominator}+variant`
+          : definition.denominator
+      })),
+    ...result.scenarios
+      .filter((scenario) => scenario.name.endsWith('+variant') &&
+        scenario.name !== 'health-under-login+variant')
+      .map((scenario) => ({
+        label: `${scenario.label.replace(/ \[variant\]$/, '')}: variant / stock service`,
+        numerator: scenario.name,
+        denominator: scenario.name.replace(/\+variant$/, '')
+      }))
+  ]
+  return [...RATIOS, ...variants].flatMap((definition) => {
     const top = byName.get(definition.numerator)
     const bottom = byName.get(definition.denominator)
     if (top === undefined || bottom === undefined) return []
@@ -298,6 +319,9 @@ function machineSection (result: BenchResult): string {
       `JWT_ALGORITHM=${s.algorithm}, LOG_LEVEL=${s.logLevel}, RATE_LIMIT_MAX=0, ` +
       `LOCKOUT_THRESHOLD=0, UV_THREADPOOL_SIZE=${m.threadPoolSize}`,
     `- Idle RSS after start: ${idle.join(', ')}`,
+    ...(s.experiment === undefined || s.experiment.length === 0
+      ? []
+      : [`- **Experiment, not the stock service:** ${s.experiment.join(' ')}`]),
     `- Other work on the machine: 1-minute load average ${result.loadAverage.start.toFixed(2)} ` +
       `at the start, ${result.loadAverage.end.toFixed(2)} at the end, on ${m.cpus} CPUs` +
       (result.peakRssReset ? '' : '; peak RSS could not be reset per round: it is since start')

@@ -8,17 +8,24 @@ import { startBenchServer, startService, type ServerProcess } from './processes.
 import { PASSWORD, basic, seedService, type ServiceSeed } from './seed.js'
 import type { BenchSettings } from './settings.js'
 
-export type ServerName = 'service' | 'ceiling' | 'host' | 'argon2'
+/** `variant` is a second service with other settings (BENCH_VARIANT), loaded in alternation. */
+export type ServerName = 'service' | 'variant' | 'ceiling' | 'host' | 'argon2'
+export type ServiceName = 'service' | 'variant'
 
-/** The servers of a run, started once and loaded one scenario at a time. */
-export interface Fixture {
-  settings: BenchSettings
-  servers: Partial<Record<ServerName, ServerProcess>>
+/** A service's own store: its seeded clients and users, and its live refresh tokens. */
+export interface ServiceState {
   seed: ServiceSeed
   /** Live refresh tokens: each answer's new one goes back, each request takes one out. */
   refreshQueue: string[]
   /** An access token of the service, to introspect. */
   accessToken: string
+}
+
+/** The servers of a run, started once and loaded one scenario at a time. */
+export interface Fixture {
+  settings: BenchSettings
+  servers: Partial<Record<ServerName, ServerProcess>>
+  services: Partial<Record<ServiceName, ServiceState>>
   /** An access token of the host app, for its protected routes. */
   hostToken: string
   close: () => Promise<void>
@@ -48,7 +55,8 @@ export interface Scenario {
   /** How the report names it. */
   label: string
   server: ServerName
-  run: (fixture: Fixture, seconds: number) => Promise<Measurement>
+  /** Loads `server`: the scenario's own, or the variant service for a service scenario. */
+  run: (fixture: Fixture, seconds: number, server: ServerName) => Promise<Measurement>
 }
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
@@ -58,6 +66,12 @@ function url (fixture: Fixture, server: ServerName, path: string): string {
   const port = fixture.servers[server]?.port
   if (port === undefined) throw new Error(`the ${server} server is not running`)
   return `http://127.0.0.1:${port}${path}`
+}
+
+function service (fixture: Fixture, server: ServerName): ServiceState {
+  const state = fixture.services[server === 'variant' ? 'variant' : 'service']
+  if (state === undefined) throw new Error(`no ${server} store`)
+  return state
 }
 
 function measured (result: LoadResult): Measurement {
@@ -75,19 +89,18 @@ async function http (fixture: Fixture, seconds: number, server: ServerName, path
 }
 
 /** The client_credentials request, sent alike to the ceilings and to the service. */
-function clientCredentials (fixture: Fixture) {
+function clientCredentials (fixture: Fixture, server: ServerName) {
+  const { seed } = service(fixture, server)
   return {
     method: 'POST' as const,
-    headers: {
-      ...FORM, authorization: basic(fixture.seed.service.id, fixture.seed.service.secret)
-    },
+    headers: { ...FORM, authorization: basic(seed.service.id, seed.service.secret) },
     body: form({ grant_type: 'client_credentials' })
   }
 }
 
 /** Password grant requests, cycling through the seeded users. */
-function passwordLoad (fixture: Fixture, seconds: number): LoadOptions {
-  const { usernames, web } = fixture.seed
+function passwordLoad (fixture: Fixture, seconds: number, server: ServerName): LoadOptions {
+  const { usernames, web } = service(fixture, server).seed
   let next = 0
   const request: autocannon.Request = {
     method: 'POST',
@@ -102,7 +115,7 @@ function passwordLoad (fixture: Fixture, seconds: number): LoadOptions {
     }
   }
   return {
-    url: url(fixture, 'service', '/token'),
+    url: url(fixture, server, '/token'),
     connections: fixture.settings.connections,
     seconds,
     requests: [request]
@@ -115,8 +128,8 @@ function passwordLoad (fixture: Fixture, seconds: number): LoadOptions {
  * a second use would revoke its family, so nothing is ever replayed; a run ends with at most one
  * token per connection in flight, lost, which the seeded spares cover.
  */
-function refreshLoad (fixture: Fixture, seconds: number): LoadOptions {
-  const queue = fixture.refreshQueue
+function refreshLoad (fixture: Fixture, seconds: number, server: ServerName): LoadOptions {
+  const { refreshQueue: queue, seed } = service(fixture, server)
   const request: autocannon.Request = {
     method: 'POST',
     path: '/token',
@@ -125,7 +138,7 @@ function refreshLoad (fixture: Fixture, seconds: number): LoadOptions {
       const token = queue.shift()
       if (token === undefined) throw new Error('the refresh token queue ran dry')
       request.body = form({
-        grant_type: 'refresh_token', client_id: fixture.seed.web.id, refresh_token: token
+        grant_type: 'refresh_token', client_id: seed.web.id, refresh_token: token
       })
       return request
     },
@@ -134,7 +147,7 @@ function refreshLoad (fixture: Fixture, seconds: number): LoadOptions {
     }
   }
   return {
-    url: url(fixture, 'service', '/token'),
+    url: url(fixture, server, '/token'),
     connections: fixture.settings.connections,
     seconds,
     requests: [request]
@@ -149,32 +162,32 @@ export const SCENARIOS: Scenario[] = [
     name: 'bare',
     label: 'framework ceiling: bare Fastify, fixed /token body',
     server: 'ceiling',
-    run: async (f, s) => await http(f, s, 'ceiling', '/bare', clientCredentials(f))
+    run: async (f, s, on) => await http(f, s, on, '/bare', clientCredentials(f, 'service'))
   },
   {
     name: 'sign',
     label: 'signing ceiling: Fastify + @fastify/jwt sign',
     server: 'ceiling',
-    run: async (f, s) => await http(f, s, 'ceiling', '/sign', clientCredentials(f))
+    run: async (f, s, on) => await http(f, s, on, '/sign', clientCredentials(f, 'service'))
   },
   {
     name: 'client-credentials',
     label: 'POST /token client_credentials',
     server: 'service',
-    run: async (f, s) => await http(f, s, 'service', '/token', clientCredentials(f))
+    run: async (f, s, on) => await http(f, s, on, '/token', clientCredentials(f, on))
   },
   {
     name: 'refresh',
     label: 'POST /token refresh_token',
     server: 'service',
-    run: async (f, s) => measured(await runLoad(refreshLoad(f, s)))
+    run: async (f, s, on) => measured(await runLoad(refreshLoad(f, s, on)))
   },
   {
     name: 'argon2',
     label: 'hashing ceiling: argon2id verify alone',
     server: 'argon2',
-    run: async (f, s) => {
-      const argon2 = f.servers.argon2
+    run: async (f, s, on) => {
+      const argon2 = f.servers[on]
       if (argon2 === undefined) throw new Error('the argon2 server is not running')
       const result = await argon2.request<{ count: number, seconds: number }>(
         { type: 'run', seconds: s, concurrency: f.settings.connections })
@@ -185,16 +198,16 @@ export const SCENARIOS: Scenario[] = [
     name: 'password',
     label: 'POST /token password (argon2id)',
     server: 'service',
-    run: async (f, s) => measured(await runLoad(passwordLoad(f, s)))
+    run: async (f, s, on) => measured(await runLoad(passwordLoad(f, s, on)))
   },
   {
     name: 'health-under-login',
     label: 'GET /health/live while logins saturate',
     server: 'service',
-    run: async (f, s) => {
+    run: async (f, s, on) => {
       const [logins, probe] = await Promise.all([
-        runLoad(passwordLoad(f, s)),
-        runProbe(url(f, 'service', '/health/live'), f.settings.probeRate, s)
+        runLoad(passwordLoad(f, s, on)),
+        runProbe(url(f, on, '/health/live'), f.settings.probeRate, s)
       ])
       return { ...measured(probe), failed: probe.failed + logins.failed, backgroundRps: logins.rps }
     }
@@ -203,29 +216,32 @@ export const SCENARIOS: Scenario[] = [
     name: 'jwks',
     label: 'GET /.well-known/jwks.json',
     server: 'service',
-    run: async (f, s) => await http(f, s, 'service', '/.well-known/jwks.json', {})
+    run: async (f, s, on) => await http(f, s, on, '/.well-known/jwks.json', {})
   },
   {
     name: 'introspect',
     label: 'POST /introspect (access token)',
     server: 'service',
-    run: async (f, s) => await http(f, s, 'service', '/introspect', {
-      method: 'POST',
-      headers: { ...FORM, authorization: basic(f.seed.resource.id, f.seed.resource.secret) },
-      body: form({ token: f.accessToken })
-    })
+    run: async (f, s, on) => {
+      const { seed, accessToken } = service(f, on)
+      return await http(f, s, on, '/introspect', {
+        method: 'POST',
+        headers: { ...FORM, authorization: basic(seed.resource.id, seed.resource.secret) },
+        body: form({ token: accessToken })
+      })
+    }
   },
   {
     name: 'direct-verify',
     label: 'host route, @fastify/jwt verify directly',
     server: 'host',
-    run: async (f, s) => await http(f, s, 'host', '/direct', { headers: bearer(f.hostToken) })
+    run: async (f, s, on) => await http(f, s, on, '/direct', { headers: bearer(f.hostToken) })
   },
   {
     name: 'authenticate',
     label: 'host route behind authenticate',
     server: 'host',
-    run: async (f, s) => await http(f, s, 'host', '/profile', { headers: bearer(f.hostToken) })
+    run: async (f, s, on) => await http(f, s, on, '/profile', { headers: bearer(f.hostToken) })
   }
 ]
 
@@ -242,7 +258,7 @@ export async function measure (
   const loadBefore = process.cpuUsage()
   const started = performance.now()
 
-  const measurement = await scenario.run(fixture, seconds)
+  const measurement = await scenario.run(fixture, seconds, scenario.server)
 
   const wall = (performance.now() - started) / 1000
   const loadUsed = process.cpuUsage(loadBefore)
@@ -277,61 +293,87 @@ export interface FixtureOptions {
   profile?: { server: ServerName, dir: string }
 }
 
-/** Seeds a fresh store, starts the servers asked for, and checks that each answers. */
+/** A scenario of the stock service, run again on the variant service right after it. */
+export function withVariants (scenarios: Scenario[]): Scenario[] {
+  return scenarios.flatMap((scenario) => scenario.server !== 'service'
+    ? [scenario]
+    : [scenario, {
+        ...scenario,
+        name: `${scenario.name}+variant`,
+        label: `${scenario.label} [variant]`,
+        server: 'variant' as const
+      }])
+}
+
+/** Parses BENCH_VARIANT: space-separated NAME=value settings for the variant service. */
+export function variantEnv (settings: BenchSettings): Record<string, string> {
+  return Object.fromEntries(settings.variant.map((pair) => {
+    const at = pair.indexOf('=')
+    return [pair.slice(0, at), pair.slice(at + 1)]
+  }))
+}
+
+/** Seeds fresh stores, starts the servers asked for, and checks that each answers. */
 export async function startFixture (options: FixtureOptions): Promise<Fixture> {
   const { settings, pinning } = options
-  const serviceDir = mkdtempSync(join(tmpdir(), 'token-issuer-bench-'))
-  const hostDir = mkdtempSync(join(tmpdir(), 'token-issuer-bench-host-'))
+  const dirs: string[] = []
+  const tempDir = (name: string) => {
+    const dir = mkdtempSync(join(tmpdir(), `token-issuer-bench-${name}-`))
+    dirs.push(dir)
+    return dir
+  }
   const servers: Partial<Record<ServerName, ServerProcess>> = {}
+  const services: Partial<Record<ServiceName, ServiceState>> = {}
   const profileDir = (name: ServerName) =>
     options.profile?.server === name ? { profileDir: options.profile.dir } : {}
   const close = async () => {
     await Promise.all(Object.values(servers).map(async (server) => { await server.stop() }))
-    rmSync(serviceDir, { recursive: true, force: true })
-    rmSync(hostDir, { recursive: true, force: true })
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+  }
+
+  const startOne = async (name: ServiceName, env: Record<string, string>) => {
+    const dataDir = tempDir(name)
+    const seed = await seedService(dataDir, { users: 100, refreshTokens: options.refreshSeeds })
+    const server = await startService({
+      name,
+      pinning,
+      dataDir,
+      algorithm: settings.algorithm,
+      logLevel: settings.logLevel,
+      env,
+      ...profileDir(name)
+    })
+    servers[name] = server
+    const response = await fetch(`http://127.0.0.1:${server.port}/token`, {
+      method: 'POST',
+      headers: { ...FORM, authorization: basic(seed.service.id, seed.service.secret) },
+      body: form({ grant_type: 'client_credentials' })
+    })
+    if (response.status !== 200) throw new Error(`${name} client_credentials: ${response.status}`)
+    const { access_token: accessToken } = await response.json() as { access_token: string }
+    services[name] = { seed, refreshQueue: [...seed.refreshTokens], accessToken }
   }
 
   try {
-    const seed = await seedService(serviceDir, { users: 100, refreshTokens: options.refreshSeeds })
-    const algorithm = { BENCH_ALGORITHM: settings.algorithm }
     const wanted = options.servers
-    if (wanted.has('service')) {
-      servers.service = await startService({
-        pinning,
-        dataDir: serviceDir,
-        algorithm: settings.algorithm,
-        logLevel: settings.logLevel,
-        ...profileDir('service')
-      })
-    }
+    // The ceilings send the service's client credentials too, so a seed is needed anyway.
+    if (wanted.has('service') || wanted.has('ceiling')) await startOne('service', {})
+    if (wanted.has('variant')) await startOne('variant', variantEnv(settings))
     if (wanted.has('ceiling')) {
       servers.ceiling = await startBenchServer('ceiling', 'ceiling.ts', pinning,
-        { env: algorithm, ...profileDir('ceiling') })
+        { env: { BENCH_ALGORITHM: settings.algorithm }, ...profileDir('ceiling') })
     }
     if (wanted.has('host')) {
       servers.host = await startBenchServer('host', 'host.ts', pinning,
-        { env: { BENCH_DATA_DIR: hostDir }, ...profileDir('host') })
+        { env: { BENCH_DATA_DIR: tempDir('host') }, ...profileDir('host') })
     }
     if (wanted.has('argon2')) {
       servers.argon2 = await startBenchServer('argon2', 'argon2.ts', pinning, profileDir('argon2'))
     }
-
-    let accessToken = ''
-    if (servers.service !== undefined) {
-      const response = await fetch(`http://127.0.0.1:${servers.service.port}/token`, {
-        method: 'POST',
-        headers: { ...FORM, authorization: basic(seed.service.id, seed.service.secret) },
-        body: form({ grant_type: 'client_credentials' })
-      })
-      if (response.status !== 200) throw new Error(`client_credentials: ${response.status}`)
-      accessToken = (await response.json() as { access_token: string }).access_token
-    }
     return {
       settings,
       servers,
-      seed,
-      refreshQueue: [...seed.refreshTokens],
-      accessToken,
+      services,
       hostToken: String(servers.host?.info.token ?? ''),
       close
     }

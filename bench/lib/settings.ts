@@ -26,9 +26,23 @@ export interface BenchSettings {
   pin: boolean
   /** BENCH_ONLY: comma-separated scenario names to run (ratios need both sides). */
   only: string[] | undefined
-  /** Where results go: bench/results, or bench/results/quick in quick mode (BENCH_OUT). */
+  /**
+   * BENCH_VARIANT: space-separated NAME=value settings for a second service, loaded right after
+   * the stock one in every round (its scenarios are named with +variant).
+   */
+  variant: string[]
+  /** Settings that change the service or its runtime (a preload, glibc or libuv tuning). */
+  experiment: string[]
+  /**
+   * Where results go (BENCH_OUT): bench/results, or bench/results/quick in quick mode, or
+   * bench/results/experiment when an experiment is set, so neither overwrites the committed run.
+   */
   outDir: string
+  /** Whether BENCHMARKS.md at the root is written: only for a plain full run. */
+  official: boolean
 }
+
+const EXPERIMENT = /^(BENCH_SERVICE_|BENCH_SQLITE_|MALLOC_|UV_THREADPOOL_SIZE$)/
 
 function numberFrom (name: string, fallback: number): number {
   const raw = process.env[name]
@@ -41,6 +55,16 @@ function numberFrom (name: string, fallback: number): number {
 export function benchSettings (): BenchSettings {
   const quick = process.env.BENCH_QUICK === '1'
   const only = process.env.BENCH_ONLY
+  const experiment = Object.entries(process.env)
+    .filter(([name, value]) => EXPERIMENT.test(name) && value !== undefined && value !== '')
+    .map(([name, value]) => `${name}=${value}`)
+    .sort()
+  const variant = (process.env.BENCH_VARIANT ?? '').split(' ').filter((pair) => pair !== '')
+  for (const pair of variant) {
+    if (!/^[A-Z_][A-Z0-9_]*=/.test(pair)) throw new Error(`BENCH_VARIANT: ${pair} is no NAME=value`)
+  }
+  if (variant.length > 0) experiment.push(`BENCH_VARIANT=${variant.join(' ')}`)
+  const apart = quick ? 'quick' : experiment.length > 0 ? 'experiment' : ''
   return {
     quick,
     seconds: Math.round(numberFrom('BENCH_SECONDS', quick ? 1 : 3)),
@@ -52,6 +76,9 @@ export function benchSettings (): BenchSettings {
     logLevel: process.env.BENCH_LOG_LEVEL ?? 'warn',
     pin: process.env.BENCH_PIN !== '0',
     only: only === undefined || only === '' ? undefined : only.split(',').map((s) => s.trim()),
-    outDir: process.env.BENCH_OUT ?? join(ROOT, 'bench', 'results', quick ? 'quick' : '')
+    variant,
+    experiment,
+    outDir: process.env.BENCH_OUT ?? join(ROOT, 'bench', 'results', apart),
+    official: apart === '' && process.env.BENCH_OUT === undefined
   }
 }
