@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import { load1, machineInfo, setUpPinning } from './lib/machine.js'
 import { writeReport, type BenchResult, type ScenarioResult } from './lib/report.js'
 import {
-  SCENARIOS, measure, startFixture, withVariants, type Measurement, type ServerName
+  SCENARIOS, measure, settle, startFixture, withVariants, type Measurement, type ServerName
 } from './lib/scenarios.js'
 import { ROOT, benchSettings } from './lib/settings.js'
 
@@ -61,6 +61,7 @@ try {
   const idleRssKiB = Object.fromEntries(Object.entries(fixture.servers)
     .map(([name, server]) => [name, server.rssKiB()]))
 
+  await settle(fixture)
   console.log('warm-up')
   for (const scenario of scenarios) {
     const measurement = await measure(fixture, scenario, settings.warmupSeconds)
@@ -74,7 +75,8 @@ try {
   for (let round = 1; round <= settings.rounds; round++) {
     console.log(`round ${round}/${settings.rounds} (load average ${load1().toFixed(2)})`)
     for (const [index, scenario] of scenarios.entries()) {
-      const { peakReset, ...measurement } = await measure(fixture, scenario, settings.seconds)
+      const { peakReset, settleSeconds: _, ...measurement } =
+        await measure(fixture, scenario, settings.seconds)
       if (!peakReset) peakRssReset = false
       results[index]?.rounds.push(measurement)
       console.log(`  ${line(scenario.name, measurement)}`)

@@ -24,6 +24,8 @@ export interface ServerProcess {
   cpuSeconds: () => number | undefined
   /** Starts a new peak from the current resident set (clear_refs 5); false when not allowed. */
   resetPeakRss: () => boolean
+  /** Why it exited, with the end of its standard error, if it has exited. */
+  exited: () => string | undefined
   /** Sends an IPC message and resolves the next answer that is not `ready`. */
   request: <T>(message: object) => Promise<T>
   /** SIGTERM, then SIGKILL after 10 s; resolves once it exited. */
@@ -95,6 +97,10 @@ export async function startServer (options: StartOptions): Promise<ServerProcess
   const { port, info } = await Promise.race([options.ready(child), exited])
   exited.catch(() => {})
   const pid = child.pid as number
+  let exit: string | undefined
+  child.on('exit', (code, signal) => {
+    exit = `${options.name} (pid ${pid}) exited with ${signal ?? `code ${code}`}:\n${stderr}`
+  })
 
   return {
     name: options.name,
@@ -104,6 +110,7 @@ export async function startServer (options: StartOptions): Promise<ServerProcess
     peakRssKiB: () => statusField(pid, 'VmHWM'),
     rssKiB: () => statusField(pid, 'VmRSS'),
     cpuSeconds: () => cpuSecondsOf(pid),
+    exited: () => exit,
     resetPeakRss: () => {
       try {
         writeFileSync(`/proc/${pid}/clear_refs`, '5')

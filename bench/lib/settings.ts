@@ -70,7 +70,7 @@ export function benchSettings (): BenchSettings {
     seconds: Math.round(numberFrom('BENCH_SECONDS', quick ? 1 : 3)),
     rounds: Math.round(numberFrom('BENCH_ROUNDS', quick ? 2 : 6)),
     warmupSeconds: Math.round(numberFrom('BENCH_WARMUP_SECONDS', 1)),
-    connections: Math.round(numberFrom('BENCH_CONNECTIONS', 10)),
+    connections: Math.round(numberFrom('BENCH_CONNECTIONS', 32)),
     probeRate: Math.round(numberFrom('BENCH_PROBE_RATE', 200)),
     algorithm: process.env.BENCH_ALGORITHM ?? 'ES256',
     logLevel: process.env.BENCH_LOG_LEVEL ?? 'warn',
