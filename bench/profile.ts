@@ -3,11 +3,14 @@
  * does, then summarises where its main thread spent the time.
  *
  *   npm run bench:profile -- client-credentials [seconds]
+ *   npm run bench:profile -- bench/results/profiles/refresh.cpuprofile   # summarise again
  *
  * Writes bench/results/profiles/<scenario>.txt (the summary) and keeps the raw .cpuprofile
  * next to it (not committed; open it in Chrome DevTools or speedscope).
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
+} from 'node:fs'
 import { join } from 'node:path'
 import { summariseProfile, type CpuProfile } from './lib/cpuprofile.js'
 import { load1, setUpPinning } from './lib/machine.js'
@@ -16,6 +19,18 @@ import { ROOT, benchSettings } from './lib/settings.js'
 
 const name = process.argv[2]
 const seconds = Number(process.argv[3] ?? 10)
+if (name?.endsWith('.cpuprofile') === true) {
+  // A profile taken before: summarise it again, keeping the load line of its summary.
+  const profile = JSON.parse(readFileSync(name, 'utf8')) as CpuProfile
+  const summaryFile = name.replace(/\.cpuprofile$/, '.txt')
+  const before = existsSync(summaryFile) ? readFileSync(summaryFile, 'utf8').split('\n') : []
+  const title = before[0]?.replace(/^# /, '') ?? name
+  const load = before.filter((line) => line.startsWith('load while profiled'))
+  const summary = [summariseProfile(profile, title), ...load, ''].join('\n')
+  writeFileSync(summaryFile, summary)
+  console.log(summary)
+  process.exit(0)
+}
 const scenario = SCENARIOS.find((candidate) => candidate.name === name)
 if (scenario === undefined) {
   console.error(`usage: npm run bench:profile -- <${SCENARIOS.map((s) => s.name).join('|')}> ` +

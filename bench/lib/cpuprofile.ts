@@ -28,6 +28,42 @@ function area (frame: ProfileNode['callFrame']): string {
   return url.replace(/^file:\/\//, '').replace(ROOT, '')
 }
 
+const FASTIFY = new RegExp('^(fastify|@fastify/|find-my-way|fast-json-stringify|avvio|' +
+  'light-my-request|fast-querystring|secure-json-parse|abstract-logging|toad-cache|rfdc)')
+const NODE_IO = new RegExp('^node:(_http|net|internal/stream|internal/streams|stream|' +
+  'internal/http|buffer|events|internal/process|internal/timers|timers|internal/url|url|' +
+  'querystring)')
+
+/** A coarse bucket for a frame, to compare profiles at a glance. */
+function category (frame: ProfileNode['callFrame']): string {
+  const name = frame.functionName
+  const url = frame.url
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1]
+  if (name === '(garbage collector)') return 'garbage collection'
+  if (name === '(program)' || name === '(root)') return 'V8 and native, unattributed'
+  if (url === 'node:internal/crypto/sig' || pkg === 'fast-jwt' ||
+    pkg === 'ecdsa-sig-formatter' || pkg === '@fastify/jwt') return 'JWT signing and verifying'
+  if (pkg === 'kysely' || pkg === 'better-sqlite3') return 'SQL: Kysely and better-sqlite3'
+  if (pkg === 'helmet' || pkg === '@fastify/helmet') return 'helmet headers'
+  if (pkg === 'ajv' || pkg === 'fast-uri') return 'Ajv validation'
+  if (pkg !== undefined && /^(pino|@pinojs\/|pino-|sonic-boom|thread-stream)/.test(pkg)) {
+    return 'logging (pino)'
+  }
+  if (pkg !== undefined && FASTIFY.test(pkg)) {
+    return 'Fastify and its plugins'
+  }
+  if (url.startsWith('node:internal/modules') || name === 'wrapSafe' || name === 'readFileUtf8' ||
+    name === 'compileSourceTextModule' || name === 'openFileHandle' ||
+    url.startsWith('node:internal/deps/cjs-module-lexer')) return 'module loading (start-up)'
+  if (url.startsWith('node:internal/crypto')) return 'other crypto (HMAC, hashes, random, AES)'
+  if (NODE_IO.test(url) ||
+    name === 'writev' || name === 'writeUtf8String' || name === 'writeBuffer' ||
+    name === 'runMicrotasks') return 'Node.js HTTP, sockets, streams, event loop'
+  if (pkg === undefined && url !== '' && !url.startsWith('node:')) return 'project code'
+  if (pkg === 'argon2') return 'argon2 (the JS side)'
+  return 'other'
+}
+
 function where (frame: ProfileNode['callFrame']): string {
   if (frame.url === '') return ''
   const file = frame.url.replace(/^file:\/\//, '').replace(ROOT, '')
@@ -55,6 +91,7 @@ export function summariseProfile (profile: CpuProfile, title: string): string {
   }
 
   const selfByArea = new Map<string, number>()
+  const selfByCategory = new Map<string, number>()
   const selfByFunction = new Map<string, number>()
   const underProject = new Map<string, number>()
   let total = 0
@@ -68,6 +105,10 @@ export function summariseProfile (profile: CpuProfile, title: string): string {
     if (frame.functionName === '(idle)') idle += delta
     const a = area(frame)
     selfByArea.set(a, (selfByArea.get(a) ?? 0) + delta)
+    if (frame.functionName !== '(idle)') {
+      const c = category(frame)
+      selfByCategory.set(c, (selfByCategory.get(c) ?? 0) + delta)
+    }
     const name = `${frame.functionName || '(anonymous)'} ${where(frame)}`.trim()
     selfByFunction.set(name, (selfByFunction.get(name) ?? 0) + delta)
 
@@ -89,6 +130,9 @@ export function summariseProfile (profile: CpuProfile, title: string): string {
     `sampled ${(total / 1e6).toFixed(1)} s of the main thread: ` +
       `${(busy / total * 100).toFixed(1)} % busy, ${(idle / total * 100).toFixed(1)} % idle ` +
       '(percentages below are of busy time; thread-pool work such as argon2 is not sampled)',
+    '',
+    '## self time by category',
+    ...table([...selfByCategory], busy, 20),
     '',
     '## self time by package or file',
     ...table([...selfByArea].filter(([name]) => name !== '(idle)'), busy, 20),

@@ -202,6 +202,13 @@ export const SCENARIOS: Scenario[] = [
     run: async (f, s, on) => measured(await runLoad(passwordLoad(f, s, on)))
   },
   {
+    name: 'health-idle',
+    label: 'GET /health/live, nothing else (the probe alone)',
+    server: 'service',
+    run: async (f, s, on) =>
+      measured(await runProbe(url(f, on, '/health/live'), f.settings.probeRate, s))
+  },
+  {
     name: 'health-under-login',
     label: 'GET /health/live while logins saturate',
     server: 'service',
