@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import type { MachineInfo } from './machine.js'
 import type { Measurement, ServerName } from './scenarios.js'
@@ -259,7 +259,8 @@ export function targets (result: BenchResult): Target[] {
       : {
           path: 'peak RSS of the service under load',
           target: `≤ ${PEAK_RSS_MIB} MiB`,
-          measured: `${peak.rssMiB.toFixed(0)} MiB (during ${peak.name})`,
+          measured: `${peak.rssMiB.toFixed(0)} MiB (highest in a ${peak.name} round; ` +
+            `${((result.idleRssKiB.service ?? NaN) / 1024).toFixed(0)} MiB idle after start)`,
           met: peak.rssMiB <= PEAK_RSS_MIB
         }
   ]
@@ -390,6 +391,18 @@ export function writeReport (
       '## Machine and settings', '', machineSection(bench), '')
   }
   if (growth !== undefined) sections.push(renderGrowth(growth), '')
+  const profileDir = join(resultsDir, 'profiles')
+  const profiles = existsSync(profileDir)
+    ? readdirSync(profileDir).filter((file) => file.endsWith('.txt')).sort()
+    : []
+  if (profiles.length > 0) {
+    sections.push('## CPU profiles', '',
+      'Where the main thread of a server spends its time under the same load ' +
+        '(`npm run bench:profile -- <scenario>`), taken separately from the run above:', '',
+      ...profiles.map((file) =>
+        `- [${file.replace(/\.txt$/, '')}](${relative(reportDir, join(profileDir, file))})`),
+      '')
+  }
   writeFileSync(reportFile, sections.join('\n'))
   files.push(reportFile)
   return {
