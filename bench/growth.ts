@@ -171,6 +171,7 @@ try {
     startedAt: startedAt.toISOString(),
     commit: machineInfo().commit,
     pinning: pinning.description,
+    experiment: settings.experiment,
     rounds: settings.rounds,
     seconds: settings.seconds,
     connections,
