@@ -80,8 +80,11 @@ async function tokenIssuer (
   fastify.decorate('tokenIssuerMetrics', metrics)
   const grants: Omit<GrantContext, 'log'> = {
     store,
-    passwords: await PasswordVerifier.create((seconds) => {
-      metrics.passwordHashSeconds.observe(seconds)
+    passwords: await PasswordVerifier.create({
+      observe: (seconds) => { metrics.passwordHashSeconds.observe(seconds) },
+      ...(options.passwordHashConcurrency === undefined
+        ? {}
+        : { concurrency: options.passwordHashConcurrency })
     }),
     signAccessToken: fastify.signAccessToken,
     passwordGrantWithoutClient: options.passwordGrantWithoutClient,

@@ -48,7 +48,10 @@ async function app (fastify: FastifyInstance, options: AppOptions) {
       : { keyRotationInterval: settings.keyRotationInterval }),
     ...(settings.redisUrl === undefined ? {} : { redisUrl: settings.redisUrl }),
     redisKeyPrefix: settings.redisKeyPrefix,
-    metrics: settings.metricsEnabled
+    metrics: settings.metricsEnabled,
+    ...(settings.passwordHashConcurrency === undefined
+      ? {}
+      : { passwordHashConcurrency: settings.passwordHashConcurrency })
   })
   // The process's own numbers (memory, event loop delay, ...) next to the issuer's.
   if (settings.metricsEnabled) {

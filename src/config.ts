@@ -48,6 +48,7 @@ export const envSchema = {
     REDIS_URL: { type: 'string', default: '' },
     REDIS_KEY_PREFIX: { type: 'string', minLength: 1, default: DEFAULT_REDIS_KEY_PREFIX },
     METRICS_ENABLED: { type: 'boolean', default: true },
+    PASSWORD_HASH_CONCURRENCY: { type: 'integer', minimum: 0, maximum: 64, default: 0 },
     SHUTDOWN_DELAY: { type: 'string', minLength: 1, default: '2s' }
   }
 } as const
@@ -83,6 +84,7 @@ export interface Env {
   REDIS_URL: string
   REDIS_KEY_PREFIX: string
   METRICS_ENABLED: boolean
+  PASSWORD_HASH_CONCURRENCY: number
   SHUTDOWN_DELAY: string
 }
 
@@ -124,6 +126,8 @@ export interface Settings {
   redisKeyPrefix: string
   /** Whether `/metrics` is served. */
   metricsEnabled: boolean
+  /** argon2id verifications at once; absent: one fewer than the CPUs. */
+  passwordHashConcurrency?: number
   /** Seconds between SIGTERM (readiness failing) and the listener closing. */
   shutdownDelay: number
 }
@@ -184,6 +188,9 @@ export function resolveSettings (env: Env): Settings {
     ...(env.REDIS_URL.trim() === '' ? {} : { redisUrl: checkRedisUrl('REDIS_URL', env.REDIS_URL) }),
     redisKeyPrefix: checkRedisKeyPrefix('REDIS_KEY_PREFIX', env.REDIS_KEY_PREFIX),
     metricsEnabled: env.METRICS_ENABLED,
+    ...(env.PASSWORD_HASH_CONCURRENCY === 0
+      ? {}
+      : { passwordHashConcurrency: env.PASSWORD_HASH_CONCURRENCY }),
     shutdownDelay: parseTtl('SHUTDOWN_DELAY', env.SHUTDOWN_DELAY,
       { min: 0, max: MAX_SHUTDOWN_DELAY }),
     ...(env.KEY_ENCRYPTION_SECRET === undefined || env.KEY_ENCRYPTION_SECRET === ''

@@ -93,6 +93,8 @@ export interface TokenIssuerOptions {
   redisKeyPrefix?: string
   /** Serve Prometheus metrics at `/metrics` (default false; the registry is always decorated). */
   metrics?: boolean
+  /** argon2id verifications at once (default: one fewer than the CPUs, at least 1). */
+  passwordHashConcurrency?: number
 }
 
 /** The options after checks and defaults. */
@@ -117,6 +119,7 @@ export interface ResolvedOptions {
   redisUrl?: string
   redisKeyPrefix: string
   metrics: boolean
+  passwordHashConcurrency?: number
 }
 
 const NAME = 'tokenIssuer option'
@@ -172,8 +175,17 @@ export function resolveOptions (options: TokenIssuerOptions): ResolvedOptions {
       ? DEFAULT_REDIS_KEY_PREFIX
       : checkRedisKeyPrefix(`${NAME} redisKeyPrefix`,
         requiredString('redisKeyPrefix', options.redisKeyPrefix)),
-    metrics: flag('metrics', options.metrics, false)
+    metrics: flag('metrics', options.metrics, false),
+    ...concurrencyOption(options.passwordHashConcurrency)
   }
+}
+
+function concurrencyOption (value: unknown) {
+  if (value === undefined) return {}
+  if (!Number.isInteger(value) || (value as number) < 1) {
+    throw new ConfigError(`${NAME} passwordHashConcurrency must be a whole number of at least 1`)
+  }
+  return { passwordHashConcurrency: value as number }
 }
 
 function rotationOption (algorithm: SigningAlgorithm, interval: number | string | undefined) {

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 import argon2 from 'argon2'
+import pLimit, { type LimitFunction } from 'p-limit'
 
 /**
  * argon2id at the OWASP Password Storage Cheat Sheet's first recommended setting:
@@ -17,36 +19,58 @@ export async function hashPassword (password: string): Promise<string> {
 }
 
 /**
+ * Verifications at once, by default one CPU fewer than the machine has: argon2 would otherwise
+ * take every CPU, and the event loop, which answers everything else (health probes included),
+ * would wait its turn behind it. Logins queue instead; they are no slower for it.
+ */
+export function defaultHashConcurrency (): number {
+  return Math.max(1, availableParallelism() - 1)
+}
+
+export interface PasswordVerifierOptions {
+  /** Hears how long each verification took, in seconds. */
+  observe?: (seconds: number) => void
+  /** Verifications at once (default: defaultHashConcurrency()). */
+  concurrency?: number
+}
+
+/**
  * Verifies passwords so that a login for an unknown account costs what a wrong password costs:
  * without a stored hash it verifies against a dummy hash made with the same parameters.
  */
 export class PasswordVerifier {
   readonly #dummyHash: string
   readonly #observe: (seconds: number) => void
+  readonly #limit: LimitFunction
 
-  private constructor (dummyHash: string, observe: (seconds: number) => void) {
+  private constructor (dummyHash: string, options: PasswordVerifierOptions) {
     this.#dummyHash = dummyHash
-    this.#observe = observe
+    this.#observe = options.observe ?? (() => {})
+    this.#limit = pLimit(options.concurrency ?? defaultHashConcurrency())
   }
 
-  /** `observe` hears how long each verification took, in seconds. */
-  static async create (observe: (seconds: number) => void = () => {}): Promise<PasswordVerifier> {
+  static async create (options: PasswordVerifierOptions = {}): Promise<PasswordVerifier> {
     const dummy = await hashPassword(randomBytes(32).toString('base64url'))
-    return new PasswordVerifier(dummy, observe)
+    return new PasswordVerifier(dummy, options)
   }
 
-  /** True only for a stored hash that matches; always does one argon2id verification. */
+  /**
+   * True only for a stored hash that matches; always does one argon2id verification, the same
+   * for every caller, so the queue in front of it says nothing about the account either.
+   */
   async verify (storedHash: string | undefined, password: string): Promise<boolean> {
-    const started = performance.now()
-    try {
-      const matches = await argon2.verify(storedHash ?? this.#dummyHash, password)
-      return matches && storedHash !== undefined
-    } catch {
-      // A hash that does not parse cannot match; the account needs a new password.
-      return false
-    } finally {
-      this.#observe((performance.now() - started) / 1000)
-    }
+    return await this.#limit(async () => {
+      const started = performance.now()
+      try {
+        const matches = await argon2.verify(storedHash ?? this.#dummyHash, password)
+        return matches && storedHash !== undefined
+      } catch {
+        // A hash that does not parse cannot match; the account needs a new password.
+        return false
+      } finally {
+        this.#observe((performance.now() - started) / 1000)
+      }
+    })
   }
 
   /** True when a hash was made with other parameters than the current ones. */

@@ -1,6 +1,6 @@
 import { once } from 'node:events'
 import { ConfigError } from './errors.js'
-import { SharedDenyList, type DenyList } from './deny-list.js'
+import { MemoryDenyList, SharedDenyList, type DenyList } from './deny-list.js'
 import { LoginLockout, SharedLockout, type Lockout, type LockoutPolicy } from './lockout.js'
 import { SharedRedis, type RedisLog } from './redis.js'
 import type { Store } from './store/index.js'
@@ -34,7 +34,10 @@ export async function openSharedState (options: SharedStateOptions): Promise<Sha
   const { store, lockout } = options
   if (options.redisUrl === undefined) {
     return {
-      denyList: store.revokedTokens,
+      // SQLite has one process; a PostgreSQL without Redis may have replicas writing to it.
+      denyList: store.engine === 'sqlite'
+        ? await MemoryDenyList.open(store.revokedTokens)
+        : store.revokedTokens,
       ...(lockout === false ? {} : { lockout: new LoginLockout(lockout) }),
       redisUp: () => undefined,
       close: async () => {}

@@ -13,6 +13,8 @@ export type { Client } from './clients.js'
 
 /** The persistent state of one token issuer: one database, its tables behind small stores. */
 export interface Store {
+  /** SQLite serves one process; PostgreSQL, any number of replicas. */
+  engine: 'sqlite' | 'postgres'
   users: UserStore
   signingKeys: SigningKeyStore
   clients: ClientStore
@@ -27,13 +29,14 @@ export interface Store {
 
 export async function openStore (databaseUrl: string): Promise<Store> {
   const db = await openDatabase(databaseUrl)
-  return storeOn(db)
+  return storeOn(db, databaseUrl.startsWith('sqlite:') ? 'sqlite' : 'postgres')
 }
 
-function storeOn (db: Kysely<Database>): Store {
+function storeOn (db: Kysely<Database>, engine: Store['engine']): Store {
   const refreshTokens = new RefreshTokenStore(db)
   const revokedTokens = new RevokedTokenStore(db)
   return {
+    engine,
     users: new UserStore(db),
     signingKeys: new SigningKeyStore(db),
     clients: new ClientStore(db),

@@ -153,3 +153,17 @@ t.test('metadata (RFC 8414) names the endpoints, grants, methods and scopes', as
     scopes_supported: ['read']
   })
 })
+
+t.test('a revoked access token stays revoked after a restart', async (t) => {
+  const dataDir = t.testdir()
+  const first = await build(t, { dataDir })
+  const token = (await login(first)).json().access_token
+  t.equal((await post(first, '/revoke', { token })).statusCode, 200)
+  await t.rejects(first.verifyAccessToken(token), { code: 'FTI_INVALID_TOKEN' })
+  await first.close()
+
+  const again = await build(t, { dataDir })
+  await t.rejects(again.verifyAccessToken(token), { message: /revoked/ },
+    'the deny list held in memory is read back from the store at start')
+  t.ok(await again.verifyAccessToken((await login(again)).json().access_token), 'others pass')
+})
