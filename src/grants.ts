@@ -186,7 +186,6 @@ async function refreshTokenGrant (context: GrantContext, { params, client }: Gra
 
   const rotation = await rotate(context.store.refreshTokens, context.refresh,
     { token, clientId: client?.id ?? null },
-    async (family) => await subjectActive(context.store, family),
     context.log, () => { context.metrics.refreshReuse.inc() })
 
   const { family } = rotation
@@ -275,13 +274,6 @@ function narrowedScope (family: RefreshFamily, requested: string[] | undefined) 
     throw new InvalidScopeError(`Scope not granted: ${extra.join(' ').slice(0, 100)}`)
   }
   return requested
-}
-
-/** A family of a stored user lives only while the user exists and is enabled. */
-async function subjectActive (store: Store, family: RefreshFamily): Promise<boolean> {
-  if (family.user_id === null) return true
-  const user = await store.users.findById(family.user_id)
-  return user !== undefined && !user.disabled
 }
 
 function required (params: TokenParameters, name: string): string {

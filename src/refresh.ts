@@ -77,20 +77,20 @@ export interface Rotation {
  * - live → consumed, with one successor, by one atomic conditional update;
  * - consumed, inside the grace window, successor still unused → the same successor again;
  * - consumed otherwise → reuse: the whole family is revoked (RFC 9700 §4.14.2);
- * - unknown, expired, revoked, another client's, or refused by `check` → invalid_grant.
+ * - unknown, expired, revoked, another client's, or of a user removed or disabled since
+ *   → invalid_grant.
  */
 export async function rotate (
   store: RefreshTokenStore,
   policy: RefreshPolicy,
   presented: { token: string, clientId: string | null },
-  check: (family: RefreshFamily) => Promise<boolean>,
   log: Pick<FastifyBaseLogger, 'warn'>,
   onReuse: () => void = () => {},
   now = new Date()
 ): Promise<Rotation> {
   const found = await store.findByHash(hashRefreshToken(presented.token))
   if (found === undefined) throw new InvalidGrantError(REFRESH_FAILED)
-  const { token: row, family } = found
+  const { token: row, family, userActive } = found
 
   // C28d: a token bound to one client is useless to another, and says nothing to it.
   if (family.client_id !== presented.clientId) throw new InvalidGrantError(REFRESH_FAILED)
@@ -98,7 +98,7 @@ export async function rotate (
   if (row.expires_at <= now.toISOString() || family.expires_at <= now.toISOString()) {
     throw new InvalidGrantError(REFRESH_FAILED)
   }
-  if (!await check(family)) {
+  if (!userActive) {
     await store.revokeFamily(family.id, 'subject no longer active')
     throw new InvalidGrantError(REFRESH_FAILED)
   }

@@ -113,6 +113,19 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('signing_keys').dropColumn('generation').execute()
       await db.schema.alterTable('signing_keys').dropColumn('activates_at').execute()
     }
+  },
+  '0004_expiry_indexes': {
+    // The purge looks rows up by expiry: without these it scans both tables every hour.
+    async up (db: Kysely<any>) {
+      await db.schema.createIndex('refresh_families_expires').on('refresh_families')
+        .column('expires_at').execute()
+      await db.schema.createIndex('revoked_tokens_expires').on('revoked_tokens')
+        .column('expires_at').execute()
+    },
+    async down (db: Kysely<any>) {
+      await db.schema.dropIndex('revoked_tokens_expires').execute()
+      await db.schema.dropIndex('refresh_families_expires').execute()
+    }
   }
 }
 

@@ -4,6 +4,13 @@ import type { Database, RefreshFamiliesTable, RefreshTokensTable } from './schem
 export type RefreshFamily = Selectable<RefreshFamiliesTable>
 export type RefreshTokenRow = Selectable<RefreshTokensTable>
 
+export interface FoundRefreshToken {
+  token: RefreshTokenRow
+  family: RefreshFamily
+  /** True for a family without a stored user, or whose user exists and is enabled. */
+  userActive: boolean
+}
+
 export interface NewRefreshToken {
   id: string
   tokenHash: string
@@ -27,19 +34,52 @@ export class RefreshTokenStore {
     })
   }
 
-  /** A token and its family, by the token's hash. */
-  async findByHash (
-    tokenHash: string
-  ): Promise<{ token: RefreshTokenRow, family: RefreshFamily } | undefined> {
-    const token = await this.#db.selectFrom('refresh_tokens').selectAll()
-      .where('token_hash', '=', tokenHash)
+  /**
+   * A token and its family, by the token's hash, and whether the family's user (when it has a
+   * stored one) still exists and is enabled: one query, since every refresh asks all three.
+   */
+  async findByHash (tokenHash: string): Promise<FoundRefreshToken | undefined> {
+    const row = await this.#db.selectFrom('refresh_tokens as t')
+      .innerJoin('refresh_families as f', 'f.id', 't.family_id')
+      .leftJoin('users as u', 'u.id', 'f.user_id')
+      .select([
+        't.id', 't.family_id', 't.token_hash', 't.parent_id', 't.created_at', 't.expires_at',
+        't.consumed_at', 't.successor_id', 't.successor_sealed',
+        'f.subject', 'f.user_id', 'f.client_id', 'f.scope', 'f.claims',
+        'f.created_at as family_created_at', 'f.expires_at as family_expires_at',
+        'f.revoked_at', 'f.revoked_reason', 'u.id as found_user', 'u.disabled as user_disabled'
+      ])
+      .where('t.token_hash', '=', tokenHash)
       .executeTakeFirst()
-    if (token === undefined) return undefined
+    if (row === undefined) return undefined
 
-    const family = await this.#db.selectFrom('refresh_families').selectAll()
-      .where('id', '=', token.family_id)
-      .executeTakeFirstOrThrow()
-    return { token, family }
+    return {
+      token: {
+        id: row.id,
+        family_id: row.family_id,
+        token_hash: row.token_hash,
+        parent_id: row.parent_id,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+        consumed_at: row.consumed_at,
+        successor_id: row.successor_id,
+        successor_sealed: row.successor_sealed
+      },
+      family: {
+        id: row.family_id,
+        subject: row.subject,
+        user_id: row.user_id,
+        client_id: row.client_id,
+        scope: row.scope,
+        claims: row.claims,
+        created_at: row.family_created_at,
+        expires_at: row.family_expires_at,
+        revoked_at: row.revoked_at,
+        revoked_reason: row.revoked_reason
+      },
+      userActive: row.user_id === null ||
+        (row.found_user !== null && Number(row.user_disabled) === 0)
+    }
   }
 
   /** The tokens of a family, oldest first. */
@@ -83,10 +123,13 @@ export class RefreshTokenStore {
    * them can be used any more. Resolves how many.
    */
   async purgeExpired (now = new Date()): Promise<number> {
-    const result = await this.#db.deleteFrom('refresh_families')
-      .where('expires_at', '<', now.toISOString())
-      .executeTakeFirst()
-    return Number(result.numDeletedRows)
+    return await inBatches(async (limit) => {
+      const expired = this.#db.selectFrom('refresh_families').select('id')
+        .where('expires_at', '<', now.toISOString()).limit(limit)
+      const result = await this.#db.deleteFrom('refresh_families')
+        .where('id', 'in', expired).executeTakeFirst()
+      return Number(result.numDeletedRows)
+    })
   }
 
   /** Ends a family; resolves false when it had already ended. */
@@ -112,6 +155,20 @@ export class RefreshTokenStore {
       .where('revoked_at', 'is', null)
       .executeTakeFirst()
     return Number(result.numUpdatedRows)
+  }
+}
+
+/** Rows deleted at a time: a large backlog must not hold SQLite's event loop for seconds. */
+const PURGE_BATCH = 500
+
+/** Runs `step` until it deletes less than a batch, yielding to other work in between. */
+export async function inBatches (step: (limit: number) => Promise<number>): Promise<number> {
+  let total = 0
+  for (;;) {
+    const deleted = await step(PURGE_BATCH)
+    total += deleted
+    if (deleted < PURGE_BATCH) return total
+    await new Promise((resolve) => setImmediate(resolve))
   }
 }
 

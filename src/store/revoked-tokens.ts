@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import { inBatches } from './refresh-tokens.js'
 import type { Database } from './schema.js'
 
 /** The access token deny list: a `jti` stays listed until the token would have expired. */
@@ -32,9 +33,12 @@ export class RevokedTokenStore {
 
   /** Drops entries whose tokens have expired anyway; resolves how many. */
   async purgeExpired (now = new Date()): Promise<number> {
-    const result = await this.#db.deleteFrom('revoked_tokens')
-      .where('expires_at', '<', now.toISOString())
-      .executeTakeFirst()
-    return Number(result.numDeletedRows)
+    return await inBatches(async (limit) => {
+      const expired = this.#db.selectFrom('revoked_tokens').select('jti')
+        .where('expires_at', '<', now.toISOString()).limit(limit)
+      const result = await this.#db.deleteFrom('revoked_tokens')
+        .where('jti', 'in', expired).executeTakeFirst()
+      return Number(result.numDeletedRows)
+    })
   }
 }

@@ -206,3 +206,19 @@ t.test('PostgreSQL going away mid-query fails the query, never the process, and 
     t.ok(Date.now() - started < POSTGRES_QUERY_TIMEOUT_MS + 1500, 'within the query timeout')
     proxy.restore()
   })
+
+onEachEngine(t, 'a purge works through a backlog larger than a batch', async (t, url) => {
+  const store = await openStore(url)
+  t.teardown(() => store.close())
+  const policy = { ttl: 60, familyTtl: 3600, gracePeriod: 5 }
+  const start = { subject: 's', userId: null, clientId: null, scope: null, claims: {} }
+  const longAgo = new Date(Date.now() - 7200_000)
+  for (let i = 0; i < 1200; i++) {
+    await startFamily(store.refreshTokens, policy, start, longAgo)
+    await store.revokedTokens.add(`gone-${i}`, longAgo)
+  }
+  await startFamily(store.refreshTokens, policy, start)
+
+  t.same(await store.purgeExpired(), { families: 1200, revokedTokens: 1200 })
+  t.same(await store.purgeExpired(), { families: 0, revokedTokens: 0 }, 'nothing left to purge')
+})
