@@ -85,7 +85,8 @@ export async function startServer (options: StartOptions): Promise<ServerProcess
   const [command, args] = pinned(options.pinning, process.execPath, nodeArgs)
   const child = spawn(command, args, {
     cwd: options.cwd ?? ROOT,
-    env: { ...process.env, ...options.env },
+    // As the image runs, for every server alike (see the Dockerfile).
+    env: { MALLOC_MMAP_THRESHOLD_: '131072', ...process.env, ...options.env },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc']
   })
   let stderr = ''
@@ -232,7 +233,8 @@ export async function startService (options: ServiceOptions): Promise<ServerProc
   return await startServer({
     name: options.name ?? 'service',
     pinning: options.pinning,
-    args: [...serviceNodeArgs({ ...process.env, ...options.env }),
+    // The Node.js flag that npm start and the image give the service.
+    args: ['--max-semi-space-size=2', ...serviceNodeArgs({ ...process.env, ...options.env }),
       join(ROOT, 'dist', 'src', 'server.js')],
     cwd: options.dataDir,
     env: {
