@@ -44,7 +44,7 @@ export async function openSharedState (options: SharedStateOptions): Promise<Sha
     }
   }
 
-  const redis = new SharedRedis(options.redisUrl, options.redisKeyPrefix, options.log)
+  const redis = await SharedRedis.create(options.redisUrl, options.redisKeyPrefix, options.log)
   const denyList = new SharedDenyList(store.revokedTokens, redis)
   redis.connect()
   // Start with Redis when it answers soon; without it otherwise, and take it up when it comes.

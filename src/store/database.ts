@@ -6,7 +6,6 @@ import {
   type SqliteDatabase
 } from 'kysely'
 import { setTimeout as sleep } from 'node:timers/promises'
-import pg from 'pg'
 import { ConfigError } from '../errors.js'
 import { makePrivateDirectory } from '../private-files.js'
 import { migrationProvider } from './migrations.js'
@@ -48,7 +47,7 @@ class MigratingSqliteDialect extends SqliteDialect {
  * own, created when missing.
  */
 export async function openDatabase (databaseUrl: string): Promise<Kysely<Database>> {
-  const { dialect, schema } = dialectFor(databaseUrl)
+  const { dialect, schema } = await dialectFor(databaseUrl)
   const db = new Kysely<Database>({ dialect })
 
   try {
@@ -111,17 +110,19 @@ export function redactUrl (databaseUrl: string): string {
   }
 }
 
-function dialectFor (databaseUrl: string): { dialect: Dialect, schema?: string } {
+async function dialectFor (databaseUrl: string): Promise<{ dialect: Dialect, schema?: string }> {
   if (databaseUrl.startsWith('sqlite:')) {
     const database = withStatementCache(openSqlite(databaseUrl.slice('sqlite:'.length)))
     return { dialect: new MigratingSqliteDialect({ database }) }
   }
-  if (/^postgres(ql)?:\/\//.test(databaseUrl)) return postgresDialect(databaseUrl)
+  if (/^postgres(ql)?:\/\//.test(databaseUrl)) return await postgresDialect(databaseUrl)
   throw new ConfigError('DATABASE_URL must start with sqlite: (for example ' +
     'sqlite:./data/token-issuer.db) or postgres:// (for example postgres://db/tokens)')
 }
 
-function postgresDialect (databaseUrl: string): { dialect: Dialect, schema: string } {
+async function postgresDialect (
+  databaseUrl: string
+): Promise<{ dialect: Dialect, schema: string }> {
   let url: URL
   try {
     url = new URL(databaseUrl)
@@ -136,6 +137,8 @@ function postgresDialect (databaseUrl: string): { dialect: Dialect, schema: stri
       '(letters, digits and _, at most 63)')
   }
 
+  // Loaded only when used: pg costs an embedded SQLite setup 15 MiB of memory for nothing.
+  const { default: pg } = await import('pg')
   const pool = new pg.Pool({
     connectionString: url.toString(),
     max: POSTGRES_POOL_SIZE,

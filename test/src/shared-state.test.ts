@@ -15,7 +15,7 @@ const POLICY = { threshold: 5, duration: 30, maxDuration: 900 }
 
 /** A connection as a replica has it, up before the test goes on. */
 async function replicaRedis (t: Test, url: string, prefix: string): Promise<SharedRedis> {
-  const redis = new SharedRedis(url, prefix, quiet)
+  const redis = await SharedRedis.create(url, prefix, quiet)
   t.teardown(async () => { await redis.close() })
   const up = new Promise((resolve) => redis.once('up', resolve))
   redis.connect()
