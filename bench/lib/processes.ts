@@ -233,8 +233,9 @@ export async function startService (options: ServiceOptions): Promise<ServerProc
   return await startServer({
     name: options.name ?? 'service',
     pinning: options.pinning,
-    // The Node.js flag that npm start and the image give the service.
-    args: ['--max-semi-space-size=2', ...serviceNodeArgs({ ...process.env, ...options.env }),
+    // The Node.js flags that npm start and the image give the service.
+    args: ['--max-semi-space-size=2', '--max-old-space-size=256',
+      ...serviceNodeArgs({ ...process.env, ...options.env }),
       join(ROOT, 'dist', 'src', 'server.js')],
     cwd: options.dataDir,
     env: {
