@@ -392,6 +392,9 @@ export function writeReport (
       '## Machine and settings', '', machineSection(bench), '')
   }
   if (growth !== undefined) sections.push(renderGrowth(growth), '')
+  // The analysis of what misses its target is written by hand, next to the harness.
+  const gaps = join(ROOT, 'bench', 'gaps.md')
+  if (bench !== undefined && existsSync(gaps)) sections.push(readFileSync(gaps, 'utf8').trim(), '')
   const profileDir = join(resultsDir, 'profiles')
   const profiles = existsSync(profileDir)
     ? readdirSync(profileDir).filter((file) => file.endsWith('.txt')).sort()
