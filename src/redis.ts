@@ -23,10 +23,12 @@ export function checkRedisUrl (name: string, value: string): string {
     url = new URL(value)
   } catch {}
   if (url === undefined || !['redis:', 'rediss:'].includes(url.protocol) || url.hostname === '') {
-    throw new ConfigError(`${name} must be a redis:// or rediss:// URL, such as redis://127.0.0.1:6379`)
+    throw new ConfigError(`${name} must be a redis:// or rediss:// URL, such as ` +
+      'redis://127.0.0.1:6379')
   }
   if (!/^\/?(\d{1,5})?$/.test(url.pathname) || url.search !== '' || url.hash !== '') {
-    throw new ConfigError(`${name} may name a database by number (redis://host:6379/2), nothing else`)
+    throw new ConfigError(`${name} may name a database by number (redis://host:6379/2), ` +
+      'nothing else')
   }
   return value
 }

@@ -125,7 +125,8 @@ export async function post (
 }
 
 /** Where the PostgreSQL tests run: a fresh schema per test in this database. */
-export const POSTGRES_TEST_URL = process.env.POSTGRES_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+export const POSTGRES_TEST_URL = process.env.POSTGRES_TEST_URL ??
+  'postgres://postgres@127.0.0.1:5432/test'
 
 let postgresReason: Promise<string | undefined> | undefined
 
