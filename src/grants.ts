@@ -58,6 +58,8 @@ const REGISTERED_CLAIMS = new Set(
 /** One answer for every failed login: it must not tell which part was wrong (RFC 6749 §5.2). */
 export const LOGIN_FAILED = 'The username or password is incorrect'
 export const LOGIN_LOCKED = 'Too many failed logins for this username; try again later'
+/** As many logins for the username are under way as may still fail: not a lock, a moment. */
+export const LOGIN_BUSY = 'Too many logins at once for this username; try again shortly'
 
 export const SUPPORTED_GRANTS = ['password', 'client_credentials', 'refresh_token'] as const
 
@@ -123,22 +125,30 @@ async function passwordGrant (context: GrantContext, grant: GrantRequest) {
   const ip = grant.request.ip
   // Unknown usernames are counted alike, so a lock says nothing about whether an account exists.
   const lockKey = normaliseUsername(username) ?? username
-  // Counted before the password is checked: parallel guesses cannot outrun the threshold.
-  const attempt = await context.lockout?.attempt(lockKey) ?? { lockedFor: 0, locks: 0 }
-  if (attempt.lockedFor > 0) {
-    context.log.warn({ username, ip, retryAfter: attempt.lockedFor },
+  // Attempts under way count until they end: parallel guesses cannot outrun the threshold.
+  const attempt = await context.lockout?.attempt(lockKey)
+  if (attempt?.refused === true) {
+    context.log.warn({ username, ip, retryAfter: attempt.retryAfter, busy: attempt.busy },
       'login refused: username locked')
-    throw Object.assign(new LoginLockedError(LOGIN_LOCKED), { retryAfter: attempt.lockedFor })
+    throw Object.assign(new LoginLockedError(attempt.busy ? LOGIN_BUSY : LOGIN_LOCKED),
+      { retryAfter: attempt.retryAfter })
   }
 
-  const owner = await resourceOwner(context, username, password, grant.request)
+  let owner: Awaited<ReturnType<typeof resourceOwner>>
+  try {
+    owner = await resourceOwner(context, username, password, grant.request)
+  } catch (error) {
+    // Not checked (the store is away, say): it neither counts as a failure nor resets.
+    await attempt?.settle('error')
+    throw error
+  }
+  const locks = await attempt?.settle(owner === undefined ? 'failure' : 'success') ?? 0
   if (owner === undefined) {
-    const lock = attempt.locks > 0 ? { lockedFor: attempt.locks } : {}
-    if (attempt.locks > 0) context.metrics.lockouts.inc()
+    if (locks > 0) context.metrics.lockouts.inc()
+    const lock = locks > 0 ? { lockedFor: locks } : {}
     context.log.warn({ username, ip, clientId: client?.id, ...lock }, 'login failed')
     throw new InvalidGrantError(LOGIN_FAILED)
   }
-  await context.lockout?.succeed(lockKey)
 
   const refreshable = client === undefined || client.grantTypes.includes('refresh_token')
   return await issueTokens(context, {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { SharedRedis } from './redis.js'
 
 /** Seconds. */
@@ -10,42 +11,61 @@ export interface LockoutPolicy {
   maxDuration: number
 }
 
+/** How a login attempt ended: the password checked right or wrong, or not checked (503, say). */
+export type Outcome = 'success' | 'failure' | 'error'
+
+/** A login attempt that may go on: it must be settled with its outcome, whatever happens. */
+export interface Admitted {
+  refused: false
+  /** Records the outcome; resolves the seconds of the lock a failure starts (0: none). */
+  settle: (outcome: Outcome) => Promise<number>
+}
+
+export interface Refused {
+  refused: true
+  /** Seconds until the username may try again. */
+  retryAfter: number
+  /** True when refused because as many attempts as may fail are under way, not for a lock. */
+  busy: boolean
+}
+
 /**
- * Counts login attempts per username, known or not (so a lock says nothing about whether the
- * account exists), and locks a username for a progressively longer time once it reaches the
- * threshold. An attempt is counted before its password is checked, so parallel guesses cannot
- * slip past the threshold while the first ones are still hashing; a success resets the count.
+ * Counts failed logins per username, known or not (so a lock says nothing about whether the
+ * account exists), and locks a username for a progressively longer time once the failures reach
+ * the threshold; a success resets the count. Attempts under way count against the threshold until
+ * they end, so a burst of parallel guesses gets as many password checks as may fail, no more;
+ * only failures lock, so a burst of right passwords, or attempts the store could not answer, never
+ * lock anyone.
  */
 export interface Lockout {
-  /**
-   * Counts an attempt. `lockedFor` > 0: refuse it, for that many seconds. Otherwise it goes on,
-   * and `locks` is the lock it started for the attempts after it (0: none), should it fail.
-   */
-  attempt: (username: string) => Promise<LoginAttempt>
-  /** The password was right: the count starts again, and a lock this attempt set is lifted. */
-  succeed: (username: string) => Promise<void>
+  attempt: (username: string) => Promise<Admitted | Refused>
 }
 
-export interface LoginAttempt {
-  lockedFor: number
-  locks: number
+/**
+ * How many attempts may be under way at once: as many as may still fail before the threshold,
+ * and once a lock has passed, one at a time (its failure doubles the lock).
+ */
+function budget (threshold: number, failures: number): number {
+  return failures >= threshold ? 1 : threshold - failures
 }
 
-/** The lock that the `attempts`-th attempt in a row starts, in seconds (0: none). */
-function lockSeconds (policy: LockoutPolicy, attempts: number): number {
-  if (attempts < policy.threshold) return 0
-  return Math.min(policy.duration * 2 ** (attempts - policy.threshold), policy.maxDuration)
+/** The lock that the `failures`-th failure in a row starts, in seconds (0: none). */
+function lockSeconds (policy: LockoutPolicy, failures: number): number {
+  if (failures < policy.threshold) return 0
+  return Math.min(policy.duration * 2 ** (failures - policy.threshold), policy.maxDuration)
 }
 
 interface Entry {
-  attempts: number
+  failures: number
+  /** Attempts admitted and not yet settled. */
+  underWay: number
   lockedUntil: number
-  lastAttempt: number
+  lastFailure: number
   /** When a lock learned from Redis was last seen there. */
   seenAt?: number
 }
 
-/** Usernames tracked at most; the least recently tried are forgotten first. */
+/** Usernames tracked at most; the least recently used are forgotten first. */
 const MAX_ENTRIES = 100_000
 
 /** Lockout state in this process: replicas count separately, and a restart forgets it. */
@@ -57,12 +77,31 @@ export class LoginLockout implements Lockout {
     this.#policy = policy
   }
 
-  async attempt (username: string): Promise<LoginAttempt> {
+  async attempt (username: string): Promise<Admitted | Refused> {
     return this.attemptAt(username, Date.now())
   }
 
-  async succeed (username: string): Promise<void> {
-    this.#entries.delete(username)
+  attemptAt (username: string, now: number): Admitted | Refused {
+    const entry = this.#entry(username, now)
+    if (entry.lockedUntil > now) {
+      return { refused: true, retryAfter: Math.ceil((entry.lockedUntil - now) / 1000), busy: false }
+    }
+    // A quiet spell as long as the longest lock forgives earlier failures.
+    if (now - entry.lastFailure > this.#policy.maxDuration * 1000) entry.failures = 0
+    if (entry.underWay >= budget(this.#policy.threshold, entry.failures)) {
+      return { refused: true, retryAfter: 1, busy: true }
+    }
+
+    entry.underWay += 1
+    let settled = false
+    return {
+      refused: false,
+      settle: async (outcome) => {
+        if (settled) return 0
+        settled = true
+        return this.#settle(username, entry, outcome, Date.now())
+      }
+    }
   }
 
   /** Seconds until the username may try again (0: now), counting nothing. */
@@ -73,10 +112,16 @@ export class LoginLockout implements Lockout {
 
   /** Holds a lock learned elsewhere (from Redis), so it outlives Redis going away. */
   lockUntil (username: string, lockedUntil: number, now: number): void {
-    const entry = this.#entries.get(username) ?? { attempts: 0, lockedUntil: 0, lastAttempt: now }
+    const entry = this.#entry(username, now)
     entry.lockedUntil = Math.max(entry.lockedUntil, lockedUntil)
     entry.seenAt = now
-    this.#remember(username, entry)
+  }
+
+  /** A success lifts a lock learned from Redis too. */
+  forget (username: string): void {
+    const entry = this.#entries.get(username)
+    if (entry !== undefined && entry.underWay === 0) this.#entries.delete(username)
+    else if (entry !== undefined) Object.assign(entry, { failures: 0, lockedUntil: 0 })
   }
 
   /** Seconds left of a lock learned from Redis before `time` (0: none). */
@@ -86,104 +131,162 @@ export class LoginLockout implements Lockout {
     return this.lockedForAt(username, now)
   }
 
-  attemptAt (username: string, now: number): LoginAttempt {
-    const entry = this.#entries.get(username) ?? { attempts: 0, lockedUntil: 0, lastAttempt: now }
-    if (entry.lockedUntil > now) {
-      return { lockedFor: Math.ceil((entry.lockedUntil - now) / 1000), locks: 0 }
+  #settle (username: string, entry: Entry, outcome: Outcome, now: number): number {
+    entry.underWay -= 1
+    if (outcome === 'success') {
+      entry.failures = 0
+      entry.lockedUntil = 0
     }
-    // A quiet spell as long as the longest lock forgives earlier attempts.
-    if (now - entry.lastAttempt > this.#policy.maxDuration * 1000) entry.attempts = 0
+    if (outcome !== 'failure') {
+      if (entry.failures === 0 && entry.underWay === 0 && entry.lockedUntil <= now) {
+        this.#entries.delete(username)
+      }
+      return 0
+    }
 
-    entry.attempts += 1
-    entry.lastAttempt = now
-    this.#remember(username, entry)
-    const locks = lockSeconds(this.#policy, entry.attempts)
-    if (locks > 0) entry.lockedUntil = now + locks * 1000
-    return { lockedFor: 0, locks }
+    entry.failures += 1
+    entry.lastFailure = now
+    const seconds = lockSeconds(this.#policy, entry.failures)
+    if (seconds > 0) entry.lockedUntil = now + seconds * 1000
+    return seconds
   }
 
-  #remember (username: string, entry: Entry): void {
+  #entry (username: string, now: number): Entry {
+    let entry = this.#entries.get(username)
+    if (entry === undefined) {
+      entry = { failures: 0, underWay: 0, lockedUntil: 0, lastFailure: now }
+    }
+    // Most recently used last: the first one is the one to forget.
     this.#entries.delete(username)
     this.#entries.set(username, entry)
     if (this.#entries.size > MAX_ENTRIES) {
       const oldest = this.#entries.keys().next().value
       if (oldest !== undefined) this.#entries.delete(oldest)
     }
+    return entry
   }
 }
 
+/** An attempt that never settles (its replica died) stops counting after this. */
+const UNDER_WAY_MS = 30_000
+
 /**
- * One attempt, atomically. KEYS: attempts, lock. ARGV: threshold, first lock and longest lock in
- * milliseconds. While locked: the negative milliseconds left. Otherwise the attempt is counted
- * (the count is forgotten after a quiet spell as long as the longest lock), the lock it earns is
- * set, and its milliseconds (or 0) are the answer.
+ * Admits an attempt, atomically. KEYS: failures, attempts under way (a sorted set of ids by
+ * time), lock. ARGV: threshold, id, now (ms). While locked: the negative milliseconds left;
+ * with as many attempts under way as may still fail (one, once a lock has passed): -1; otherwise
+ * the attempt is added and 0.
  */
-const ATTEMPT_SCRIPT = `
-local left = redis.call('PTTL', KEYS[2])
+const ADMIT_SCRIPT = `
+local left = redis.call('PTTL', KEYS[3])
 if left > 0 then return -left end
-local attempts = redis.call('INCR', KEYS[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local now = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ${UNDER_WAY_MS})
+local failures = tonumber(redis.call('GET', KEYS[1]) or '0')
 local threshold = tonumber(ARGV[1])
-if attempts < threshold then return 0 end
-local lock = math.min(tonumber(ARGV[2]) * 2 ^ (attempts - threshold), tonumber(ARGV[3]))
-redis.call('SET', KEYS[2], '1', 'PX', lock)
+local budget = threshold - failures
+if failures >= threshold then budget = 1 end
+if redis.call('ZCARD', KEYS[2]) >= budget then return -1 end
+redis.call('ZADD', KEYS[2], now, ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ${UNDER_WAY_MS})
+return 0
+`
+
+/**
+ * Settles an attempt. KEYS as above. ARGV: id, outcome, threshold, first lock and longest lock
+ * in milliseconds. A failure is counted (the count is forgotten after a quiet spell as long as
+ * the longest lock) and sets the lock it earns: its milliseconds, or 0, are the answer. A success
+ * clears the count and any lock.
+ */
+const SETTLE_SCRIPT = `
+redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[2] == 'success' then
+  redis.call('DEL', KEYS[1], KEYS[3])
+  return 0
+end
+if ARGV[2] ~= 'failure' then return 0 end
+local failures = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+local threshold = tonumber(ARGV[3])
+if failures < threshold then return 0 end
+local lock = math.min(tonumber(ARGV[4]) * 2 ^ (failures - threshold), tonumber(ARGV[5]))
+redis.call('SET', KEYS[3], '1', 'PX', lock)
 return lock
 `
 
-type AttemptCommand = (attempts: string, lock: string, threshold: number, first: number,
-  longest: number) => Promise<number>
+type Script = (...args: Array<string | number>) => Promise<number>
 
 /**
  * Lockout state in Redis, so attempts add up across replicas. While Redis is away, this process
- * counts on its own, so guessing stays slow during an outage.
+ * counts on its own, and locks it has seen from Redis hold, so guessing stays slow during an
+ * outage and after Redis comes back empty.
  */
 export class SharedLockout implements Lockout {
   readonly #policy: LockoutPolicy
   readonly #redis: SharedRedis
   readonly #local: LoginLockout
-  readonly #attempt: AttemptCommand
+  readonly #admit: Script
+  readonly #settle: Script
 
   constructor (policy: LockoutPolicy, redis: SharedRedis) {
     this.#policy = policy
     this.#redis = redis
     this.#local = new LoginLockout(policy)
-    redis.client.defineCommand('tokenIssuerLoginAttempt', { numberOfKeys: 2, lua: ATTEMPT_SCRIPT })
-    const client = redis.client as unknown as Record<'tokenIssuerLoginAttempt', AttemptCommand>
-    this.#attempt = client.tokenIssuerLoginAttempt.bind(client)
+    redis.client.defineCommand('tokenIssuerAdmitLogin', { numberOfKeys: 3, lua: ADMIT_SCRIPT })
+    redis.client.defineCommand('tokenIssuerSettleLogin', { numberOfKeys: 3, lua: SETTLE_SCRIPT })
+    const client = redis.client as unknown as Record<string, Script>
+    this.#admit = (client.tokenIssuerAdmitLogin as Script).bind(client)
+    this.#settle = (client.tokenIssuerSettleLogin as Script).bind(client)
   }
 
-  async attempt (username: string): Promise<LoginAttempt> {
+  async attempt (username: string): Promise<Admitted | Refused> {
     if (!this.#redis.up) return await this.#local.attempt(username)
     const now = Date.now()
     // A lock this replica saw before Redis restarted empty holds: Redis no longer knows it.
     // Otherwise Redis is the truth, so a success elsewhere lifts a lock everywhere.
     const held = this.#local.lockedSince(username, this.#redis.restartedAt, now)
-    if (held > 0) return { lockedFor: held, locks: 0 }
+    if (held > 0) return { refused: true, retryAfter: held, busy: false }
 
-    const { threshold, duration, maxDuration } = this.#policy
+    const keys = keysOf(username)
+    const id = randomUUID()
+    let admitted: number
     try {
-      const milliseconds = await this.#attempt(attemptsKey(username), lockKey(username),
-        threshold, duration * 1000, maxDuration * 1000)
-      if (milliseconds !== 0) this.#local.lockUntil(username, now + Math.abs(milliseconds), now)
-      const seconds = Math.ceil(Math.abs(milliseconds) / 1000)
-      return milliseconds < 0 ? { lockedFor: seconds, locks: 0 } : { lockedFor: 0, locks: seconds }
+      admitted = await this.#admit(...keys, this.#policy.threshold, id, now)
     } catch (error) {
       this.#redis.failed(error)
       return await this.#local.attempt(username)
     }
+    if (admitted === -1) return { refused: true, retryAfter: 1, busy: true }
+    if (admitted < 0) {
+      this.#local.lockUntil(username, now - admitted, now)
+      return { refused: true, retryAfter: Math.ceil(-admitted / 1000), busy: false }
+    }
+    return {
+      refused: false,
+      settle: async (outcome) => await this.#settleIn(username, keys, id, outcome)
+    }
   }
 
-  async succeed (username: string): Promise<void> {
-    await this.#local.succeed(username)
-    if (!this.#redis.up) return
-    await this.#redis.client.del(attemptsKey(username), lockKey(username)).catch(() => {})
+  async #settleIn (
+    username: string, keys: string[], id: string, outcome: Outcome
+  ): Promise<number> {
+    const { threshold, duration, maxDuration } = this.#policy
+    if (outcome === 'success') this.#local.forget(username)
+    try {
+      const milliseconds = await this.#settle(...keys, id, outcome, threshold, duration * 1000,
+        maxDuration * 1000)
+      if (milliseconds > 0) this.#local.lockUntil(username, Date.now() + milliseconds, Date.now())
+      return Math.ceil(milliseconds / 1000)
+    } catch (error) {
+      // The attempt stops counting as under way by itself; a failure is counted here meanwhile.
+      this.#redis.failed(error)
+      if (outcome !== 'failure') return 0
+      const local = this.#local.attemptAt(username, Date.now())
+      return local.refused ? 0 : await local.settle('failure')
+    }
   }
 }
 
-function attemptsKey (username: string): string {
-  return `lockout:attempts:${username}`
-}
-
-function lockKey (username: string): string {
-  return `lockout:lock:${username}`
+function keysOf (username: string): string[] {
+  return [`lockout:failures:${username}`, `lockout:under-way:${username}`,
+    `lockout:lock:${username}`]
 }

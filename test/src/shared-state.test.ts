@@ -42,17 +42,38 @@ t.test('with Redis', async (t) => {
       new SharedLockout(POLICY, await replicaRedis(t, REDIS_TEST_URL, prefix))
     ] as const
 
-    for (const lockout of [a, b, a, b]) {
-      t.same(await lockout.attempt('alice'), { lockedFor: 0, locks: 0 })
+    const fail = async (lockout: SharedLockout) => {
+      const attempt = await lockout.attempt('alice')
+      return attempt.refused ? attempt : await attempt.settle('failure')
     }
-    t.same(await b.attempt('alice'), { lockedFor: 0, locks: 30 },
-      'the fifth attempt, wherever it lands, goes on and locks the ones after it')
-    t.same(await a.attempt('alice'), { lockedFor: 30, locks: 0 }, 'on every replica')
-    t.same(await b.attempt('bob'), { lockedFor: 0, locks: 0 }, 'per username')
+    for (const lockout of [a, b, a, b]) t.equal(await fail(lockout), 0)
+    t.equal(await fail(b), 30, 'the fifth failure, wherever it happens, locks')
+    t.match(await a.attempt('alice'), { refused: true, retryAfter: 30, busy: false },
+      'on every replica')
 
-    await a.succeed('alice')
-    t.same(await b.attempt('alice'), { lockedFor: 0, locks: 0 }, 'a success starts it again')
+    const other = await b.attempt('bob')
+    t.equal(other.refused, false, 'per username')
+    if (!other.refused) await other.settle('success')
   })
+
+  t.test('attempts under way count against the threshold on every replica; only failures lock',
+    async (t) => {
+      const prefix = redisPrefixFor(t)
+      const [a, b] = [
+        new SharedLockout(POLICY, await replicaRedis(t, REDIS_TEST_URL, prefix)),
+        new SharedLockout(POLICY, await replicaRedis(t, REDIS_TEST_URL, prefix))
+      ] as const
+      const under = await Promise.all([a, b, a, b, a].map(async (lockout) =>
+        await lockout.attempt('carol')))
+      t.ok(under.every((attempt) => !attempt.refused), 'five may be checked at once')
+      t.match(await b.attempt('carol'), { refused: true, busy: true, retryAfter: 1 },
+        'a sixth waits for one of them')
+
+      for (const attempt of under) if (!attempt.refused) await attempt.settle('success')
+      const after = await a.attempt('carol')
+      t.equal(after.refused, false, 'right passwords lock nobody')
+      if (!after.refused) t.equal(await after.settle('error'), 0, 'nor do unanswered attempts')
+    })
 
   t.test('a revocation on one replica is seen by another; entries expire with their tokens',
     async (t) => {
