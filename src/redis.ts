@@ -26,6 +26,13 @@ export function checkRedisUrl (name: string, value: string): string {
     throw new ConfigError(`${name} must be a redis:// or rediss:// URL, such as ` +
       'redis://127.0.0.1:6379')
   }
+  try {
+    decodeURIComponent(url.username)
+    decodeURIComponent(url.password)
+  } catch {
+    throw new ConfigError(`${name} has a user name or password with a bad percent-escape ` +
+      '(a % must be followed by two hex digits; write a literal % as %25)')
+  }
   if (!/^\/?(\d{1,5})?$/.test(url.pathname) || url.search !== '' || url.hash !== '') {
     throw new ConfigError(`${name} may name a database by number (redis://host:6379/2), ` +
       'nothing else')
@@ -81,7 +88,7 @@ export class SharedRedis extends EventEmitter {
     this.#where = { redis: redactedRedis(url) }
     this.client.on('ready', () => {
       // ioredis goes on in database 0 when the SELECT of the URL's database fails.
-      if (this.#refused !== undefined) return
+      if (this.#refused === WRONG_DATABASE) return
       this.#learnRunId().then(() => {
         this.#up = true
         this.#reported = false
@@ -90,8 +97,9 @@ export class SharedRedis extends EventEmitter {
       }, (error: unknown) => { this.failed(error) })
     })
     this.client.on('error', (error: Error & { code?: string }) => {
-      if (/DB index is out of range/.test(error.message)) {
-        this.#refused = 'REDIS_URL names a database this Redis does not have'
+      const refused = refusal(error.message, this.#runId === undefined)
+      if (refused !== undefined) {
+        this.#refused = refused
         this.emit('refused', this.#refused)
       }
       this.#lost(error.code ?? error.message)
@@ -160,6 +168,22 @@ export class SharedRedis extends EventEmitter {
     this.#up = false
     this.emit('down')
   }
+}
+
+/**
+ * What makes the configuration itself wrong, from an error of the connection: a database Redis
+ * does not have, or (before the first connection: credentials changed while running may be put
+ * right again) credentials it refuses.
+ */
+const WRONG_DATABASE = 'REDIS_URL names a database this Redis does not have'
+
+function refusal (message: string, neverConnected: boolean): string | undefined {
+  if (/DB index is out of range/.test(message)) return WRONG_DATABASE
+  if (neverConnected && /^(WRONGPASS|NOAUTH)\b/.test(message)) {
+    return `REDIS_URL has credentials this Redis refuses (${message.split(' ')[0] ?? ''}): ` +
+      'give redis://user:password@host, or redis://:password@host for the default user'
+  }
+  return undefined
 }
 
 function redactedRedis (value: string): string {

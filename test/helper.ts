@@ -255,12 +255,14 @@ export interface OwnRedis {
   resume: () => void
 }
 
-export async function ownRedisServer (t: Test): Promise<OwnRedis | string> {
+export async function ownRedisServer (
+  t: Test, extraArgs: string[] = []
+): Promise<OwnRedis | string> {
   const port = await freePort()
   let child: ChildProcess | undefined
   const start = async () => {
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-      '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] })
+      '--appendonly', 'no', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
     const started = await new Promise<boolean | string>((resolve) => {
       child?.once('error', (error) => { resolve(error.message) })
       child?.stdout?.on('data', (chunk: Buffer) => {

@@ -95,15 +95,23 @@ export function isStoreUnavailable (error: { code?: unknown, message?: unknown }
   // PostgreSQL SQLSTATE classes 08 (connection), 53 (resources), 57P (shutdown); 40001 and 40P01.
   if (/^(08|53|57P)/.test(code) || ['40001', '40P01'].includes(code)) return true
   const message = typeof error.message === 'string' ? error.message : ''
-  return /^(Connection terminated|timeout exceeded when trying to connect|Query read timeout)/
+  // pg's words for a connection that dropped, or one that is already known to be broken.
+  return new RegExp('^(Connection terminated|timeout exceeded when trying to connect|' +
+    'Query read timeout|Client has encountered a connection error and is not queryable)')
     .test(message)
 }
 
-/** A database URL without its password, to name it in messages and logs. */
+/**
+ * A database URL without its password, to name it in messages and logs: the one after the user
+ * name, and any query parameter whose name speaks of one (libpq takes `?password=` too).
+ */
 export function redactUrl (databaseUrl: string): string {
   try {
     const url = new URL(databaseUrl)
     if (url.password !== '') url.password = '***'
+    for (const name of [...url.searchParams.keys()]) {
+      if (/pass|secret/i.test(name)) url.searchParams.set(name, '***')
+    }
     return url.toString()
   } catch {
     return databaseUrl.startsWith('sqlite:') ? databaseUrl : 'the DATABASE_URL given'
@@ -128,6 +136,10 @@ async function postgresDialect (
     url = new URL(databaseUrl)
   } catch {
     throw new ConfigError('DATABASE_URL is not a valid postgres:// URL')
+  }
+  if (!decodable(url.username) || !decodable(url.password)) {
+    throw new ConfigError('DATABASE_URL has a user name or password with a bad percent-escape ' +
+      '(a % must be followed by two hex digits; write a literal % as %25)')
   }
   // Without ?schema=, PostgreSQL's own default.
   const schema = url.searchParams.get('schema') ?? 'public'
@@ -154,6 +166,15 @@ async function postgresDialect (
   pool.on('error', () => {})
   pool.on('connect', (client) => { client.on('error', () => {}) })
   return { dialect: new PostgresDialect({ pool }), schema }
+}
+
+function decodable (part: string): boolean {
+  try {
+    decodeURIComponent(part)
+    return true
+  } catch {
+    return false
+  }
 }
 
 async function createSchema (db: Kysely<Database>, schema: string, databaseUrl: string) {

@@ -189,3 +189,26 @@ t.test('a REDIS_URL whose database that Redis lacks stops the start, naming the 
     await t.rejects(build(t, { env: { REDIS_URL: `${redis.url}/99` } }),
       { code: 'FTI_CONFIG', message: /^REDIS_URL names a database this Redis does not have/ })
   })
+
+t.test('REDIS_URL credentials that Redis refuses stop the start, naming the variable',
+  async (t) => {
+    const redis = await ownRedisServer(t, ['--requirepass', 'right-pass-phrase'])
+    if (typeof redis === 'string') return skipWithout(t, redis)
+    const port = new URL(redis.url).port
+    for (const [url, reason] of [
+      [`redis://127.0.0.1:${port}`, 'NOAUTH'],
+      [`redis://:wrong-pass-phrase@127.0.0.1:${port}`, 'WRONGPASS'],
+      [`redis://nobody:wrong-pass-phrase@127.0.0.1:${port}`, 'WRONGPASS']
+    ] as const) {
+      const error = await build(t, { env: { REDIS_URL: url } }).then(() => undefined,
+        (error: Error) => error)
+      t.match(error, {
+        code: 'FTI_CONFIG',
+        message: new RegExp('^REDIS_URL has credentials ' +
+        `this Redis refuses \\(${reason}\\)`)
+      }, url)
+      t.notMatch(error?.message, /wrong-pass-phrase/, 'without the password')
+    }
+    const fastify = await build(t, { env: { REDIS_URL: `redis://:right-pass-phrase@127.0.0.1:${port}` } })
+    t.equal((await fastify.inject('/health/ready')).json().status, 'ready', 'the right one works')
+  })

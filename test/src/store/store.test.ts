@@ -125,6 +125,12 @@ t.test('a DATABASE_URL of another kind is refused, naming the variable', async (
   await t.rejects(openStore('mysql://localhost/test'),
     { code: 'FTI_CONFIG', message: /DATABASE_URL must start with sqlite: .* or postgres:\/\// })
   await t.rejects(openStore('sqlite:'), { code: 'FTI_CONFIG', message: /DATABASE_URL/ })
+  const badEscape = await openStore('postgres://app:hunter%ZZ@127.0.0.1/test').catch((e) => e)
+  t.match(badEscape, {
+    code: 'FTI_CONFIG',
+    message: /^DATABASE_URL has a user name or password with a bad percent-escape/
+  })
+  t.notMatch(badEscape.message, /hunter/, 'without the password')
   await t.rejects(openStore(`${POSTGRES_TEST_URL}?schema=Robert'); drop table users`),
     { code: 'FTI_CONFIG', message: /DATABASE_URL schema must be/ })
 })
@@ -137,6 +143,11 @@ t.test('an unreachable PostgreSQL stops the start naming DATABASE_URL, without i
     t.match(error, { code: 'FTI_CONFIG', message: /DATABASE_URL: ECONNREFUSED/ })
     t.notMatch(error?.message, /s3cr3t-pw/, 'the password is not repeated')
     t.match(error?.message, /postgres:\/\/tokens:\*\*\*@127\.0\.0\.1:1\/tokens/)
+
+    const query = await openStore('postgres://tokens@127.0.0.1:1/tokens?password=s3cr3t-pw')
+      .then(() => undefined, (error: Error) => error)
+    t.notMatch(query?.message, /s3cr3t-pw/, 'nor one given as ?password=')
+    t.match(query?.message, /password=\*\*\*/)
   })
 
 t.test('store failures that a retry may cure are told apart from the rest', async (t) => {
@@ -144,6 +155,9 @@ t.test('store failures that a retry may cure are told apart from the rest', asyn
     t.ok(isStoreUnavailable({ code }), code)
   }
   t.ok(isStoreUnavailable({ message: 'Connection terminated unexpectedly' }))
+  t.ok(isStoreUnavailable({
+    message: 'Client has encountered a connection error and is not queryable'
+  }), 'a pooled connection that already broke')
   for (const code of ['23505', 'SQLITE_CONSTRAINT', undefined]) {
     t.notOk(isStoreUnavailable({ code }), String(code))
   }
