@@ -13,6 +13,7 @@ import type { Settings } from './config.js'
 import {
   CLOCK_TOLERANCE_SECONDS, PUBLICATION_LEAD_SECONDS, keySchedule, scheduleKey
 } from './keys.js'
+import { isSealed } from './key-encryption.js'
 import { migrate } from './store/database.js'
 import type { Client, Store, User } from './store/index.js'
 
@@ -41,7 +42,8 @@ const USAGE = `Usage: token-issuer <command> [--json]
   clients rotate-secret <id> replace a client's secret and print the new one (once)
   clients remove <id>        delete a client and end its refresh tokens
   keys list                  list the signing keys (public parts only) and their states
-  keys rotate                add the next signing key: published now, signing after a lead time
+  keys rotate                add the next signing key: served within a minute, signing after a
+                             lead time (needs KEY_ENCRYPTION_SECRET if the keys are encrypted)
   migrate                    bring the database schema up to date
 
 Settings come from the environment and .env, as for the server (DATA_DIR, DATABASE_URL, ...).
@@ -280,6 +282,12 @@ async function keysRotate (store: Store, settings: Settings): Promise<Output> {
     throw new CommandError('HS256 signs with JWT_SECRET: rotating means changing that secret')
   }
   const known = await store.signingKeys.list()
+  if (settings.keyEncryptionSecret === undefined &&
+    known.some((key) => isSealed(key.privateKeyPem))) {
+    // A key stored in clear beside sealed ones would undo the sealing.
+    throw new CommandError('KEY_ENCRYPTION_SECRET is required: the stored signing keys are ' +
+      'encrypted with it')
+  }
   const now = Date.now()
   const schedule = keySchedule(known, now, settings.accessTokenTtl)
   const pending = schedule.find(({ state }) => state === 'pending')
@@ -306,8 +314,8 @@ async function keysRotate (store: Store, settings: Settings): Promise<Output> {
     ? ''
     : `Key ${current.key.kid} signs until then, and stays published until ${retiresAt}\n`
   return {
-    text: `Scheduled key ${key.kid} (${key.algorithm}): published now, signs from ` +
-      `${key.activatesAt}\n${replaced}`,
+    text: `Scheduled key ${key.kid} (${key.algorithm}): running replicas publish it within a ` +
+      `minute, and it signs from ${key.activatesAt}\n${replaced}`,
     json: {
       kid: key.kid,
       algorithm: key.algorithm,

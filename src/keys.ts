@@ -231,6 +231,12 @@ export class KeyRing implements VerificationKeys {
   async refresh (): Promise<RefreshResult> {
     if (this.#hmac !== undefined) return { retired: [] }
     await this.#load()
+    // A key another process stored in clear (a tool run without the secret) is sealed now.
+    const secret = this.#options.keyEncryptionSecret
+    if (secret !== undefined && this.#stored.some((key) => !isSealed(key.privateKeyPem))) {
+      await sealStoredKeys(this.#options.store, this.#stored, secret)
+      await this.#load()
+    }
 
     const scheduled = await this.#rotateIfDue()
     if (scheduled !== undefined) await this.#load()

@@ -1,6 +1,7 @@
 import { Readable, Writable } from 'node:stream'
 import t from 'tap'
 import { runCli } from '../../src/cli.js'
+import { openPrivateKey } from '../../src/key-encryption.js'
 import { PUBLICATION_LEAD_SECONDS } from '../../src/keys.js'
 import { basic, build, decodeJwt, login, post } from '../helper.js'
 
@@ -15,14 +16,14 @@ function collector () {
   return { stream, text: () => text }
 }
 
-async function cli (dataDir: string, argv: string[], input = '') {
+async function cli (dataDir: string, argv: string[], input = '', env: Record<string, string> = {}) {
   const stdout = collector()
   const stderr = collector()
   const code = await runCli(argv, {
     stdin: Readable.from([input]),
     stdout: stdout.stream,
     stderr: stderr.stream,
-    env: { DATA_DIR: dataDir }
+    env: { DATA_DIR: dataDir, ...env }
   })
   return { code, stdout: stdout.text(), stderr: stderr.text() }
 }
@@ -101,6 +102,32 @@ t.test('keys rotate publishes the next key at once; it signs after the lead time
   const again = await cli(dataDir, ['keys', 'rotate'])
   t.equal(again.code, 1, 'one rotation at a time')
   t.match(again.stderr, /already scheduled/)
+})
+
+t.test('keys rotate keeps encrypted keys encrypted', async (t) => {
+  const dataDir = t.testdir()
+  const KEY_ENCRYPTION_SECRET = 'Vb4yQ9rT2kLm8XpN3sJd7WfH1gZc6AeU'
+  const fastify = await build(t, { dataDir, env: { KEY_ENCRYPTION_SECRET } })
+  const storedInClear = async () => (await fastify.tokenStore.signingKeys.list())
+    .filter((key) => !key.privateKeyPem.startsWith('enc:v1:')).map((key) => key.kid)
+
+  const refused = await cli(dataDir, ['keys', 'rotate'])
+  t.equal(refused.code, 1, 'without the secret, refused')
+  t.match(refused.stderr, /KEY_ENCRYPTION_SECRET is required: the stored signing keys are/)
+  t.equal((await fastify.tokenStore.signingKeys.list()).length, 1, 'and nothing stored')
+
+  const rotated = await cli(dataDir, ['keys', 'rotate'], '', { KEY_ENCRYPTION_SECRET })
+  t.equal(rotated.code, 0, rotated.stderr)
+  t.same(await storedInClear(), [], 'with it, the new key is stored encrypted')
+
+  // A key stored in clear by other means is encrypted when the service next reads the keys.
+  const [, pending] = await fastify.tokenStore.signingKeys.list()
+  const secret = Buffer.from(KEY_ENCRYPTION_SECRET)
+  await fastify.tokenStore.signingKeys.setPrivateKey(pending?.kid ?? '',
+    await openPrivateKey(pending?.privateKeyPem ?? '', secret))
+  t.same(await storedInClear(), [pending?.kid])
+  await fastify.signingKeys.refresh()
+  t.same(await storedInClear(), [], 'sealed by the next refresh')
 })
 
 t.test('keys rotate refuses HS256, whose key is JWT_SECRET', async (t) => {
