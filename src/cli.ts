@@ -268,7 +268,12 @@ async function keysList (store: Store, settings: Settings): Promise<Output> {
     key.kid, key.algorithm, key.state, `signs from ${key.activatesAt}`,
     key.retiresAt === null ? '' : `retires ${key.retiresAt}`
   ].join('\t').trimEnd())
-  const text = lines.length === 0 ? 'No signing keys yet\n' : `${lines.join('\n')}\n`
+  let text = lines.length === 0 ? 'No signing keys yet\n' : `${lines.join('\n')}\n`
+  if (settings.algorithm === 'HS256') {
+    // Keys left from an algorithm used before: the service neither signs with them nor publishes.
+    text = 'JWT_ALGORITHM is HS256: tokens are signed with JWT_SECRET, and no stored key signs\n' +
+      (lines.length === 0 ? '' : text)
+  }
   return { text, json: keys }
 }
 

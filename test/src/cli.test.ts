@@ -142,6 +142,11 @@ t.test('keys rotate refuses HS256, whose key is JWT_SECRET', async (t) => {
   })
   t.equal(code, 1)
   t.match(stderr.text(), /JWT_SECRET/)
+
+  const listed = await cli(t.testdir(), ['keys', 'list'], '',
+    { JWT_ALGORITHM: 'HS256', JWT_SECRET: 'q3Zr9vX2pL7mN4tB8wK1yH6cJ0sF5dGa' })
+  t.equal(listed.stdout, 'JWT_ALGORITHM is HS256: tokens are signed with JWT_SECRET, and no ' +
+    'stored key signs\n', 'keys list says what signs')
 })
 
 t.test('mistakes exit non-zero with a message, and passwords are never arguments', async (t) => {
