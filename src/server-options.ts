@@ -4,6 +4,7 @@ import type { FastifyError, FastifyHttpOptions, FastifyReply, FastifyRequest } f
 
 /** A token request is a few hundred bytes: a client that takes longer to send one is stalling. */
 export const REQUEST_TIMEOUT_MS = 10_000
+const PLUGIN_TIMEOUT_MS = 30_000
 /** How often Node looks for requests past their time (its default, 30 s, lets them run on). */
 const TIMEOUT_CHECK_MS = 1_000
 
@@ -18,6 +19,9 @@ export function serverOptions (
   return {
     trustProxy: (address: string, hop: number) => trust(address, hop),
     requestTimeout: REQUEST_TIMEOUT_MS,
+    // Fastify's 10 s would cut short a database that answers slowly at start (a 5 s connection
+    // timeout, then a query's): the store's own error, naming DATABASE_URL, says more.
+    pluginTimeout: PLUGIN_TIMEOUT_MS,
     // A request that reaches a closing server on a connection it still holds is served like
     // those in flight, not refused with 503: draining has asked its client to move on already.
     return503OnClosing: false,

@@ -40,3 +40,18 @@ t.test('with PostgreSQL away every route answers 503 in the error shape, then re
       'back once PostgreSQL is, and the unanswered logins did not lock the username')
     t.equal((await fastify.inject('/health/ready')).statusCode, 200)
   })
+
+t.test('a PostgreSQL that accepts connections and never answers stops the start, naming ' +
+  'DATABASE_URL', async (t) => {
+  const reason = await postgresUnavailable()
+  if (reason !== undefined) return skipWithout(t, reason)
+  const proxy = await tcpProxy(t, 5432)
+  proxy.freeze()
+  const databaseUrl = postgresUrlFor(t).replace('127.0.0.1:5432', `127.0.0.1:${proxy.port}`)
+  const started = Date.now()
+  await t.rejects(build(t, { databaseUrl }), {
+    code: 'FTI_CONFIG',
+    message: /^cannot use the PostgreSQL database .* named by DATABASE_URL: Connection terminated/
+  })
+  t.ok(Date.now() - started < 15_000, 'within a connection timeout or two')
+})

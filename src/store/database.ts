@@ -181,6 +181,7 @@ async function createSchema (db: Kysely<Database>, schema: string, databaseUrl: 
   try {
     await sql`create schema if not exists ${sql.id(schema)}`.execute(db)
   } catch (error) {
+    if (isStoreUnavailable(error as { code?: unknown })) throw describeOpenError(error, databaseUrl)
     // Replicas starting together race to create it; whoever loses finds it made.
     const exists = await sql<{ found: number }>`
       select 1 as found from information_schema.schemata where schema_name = ${schema}
