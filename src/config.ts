@@ -37,9 +37,10 @@ export const envSchema = {
     REFRESH_FAMILY_TTL: { type: 'string', minLength: 1, default: '90d' },
     REFRESH_GRACE_PERIOD: { type: 'string', minLength: 1, default: '5s' },
     TRUST_PROXY: { type: 'string', default: 'false' },
-    RATE_LIMIT_MAX: { type: 'integer', minimum: 0, default: 30 },
+    // Strings, like PORT, and read by wholeNumber(): Ajv would take 1e1 or 0x10 for numbers.
+    RATE_LIMIT_MAX: { type: 'string', default: '30' },
     RATE_LIMIT_WINDOW: { type: 'string', minLength: 1, default: '1m' },
-    LOCKOUT_THRESHOLD: { type: 'integer', minimum: 0, default: 5 },
+    LOCKOUT_THRESHOLD: { type: 'string', default: '5' },
     LOCKOUT_DURATION: { type: 'string', minLength: 1, default: '30s' },
     LOCKOUT_MAX_DURATION: { type: 'string', minLength: 1, default: '15m' },
     CORS_ORIGINS: { type: 'string', default: '' },
@@ -48,7 +49,7 @@ export const envSchema = {
     REDIS_URL: { type: 'string', default: '' },
     REDIS_KEY_PREFIX: { type: 'string', minLength: 1, default: DEFAULT_REDIS_KEY_PREFIX },
     METRICS_ENABLED: { type: 'boolean', default: true },
-    PASSWORD_HASH_CONCURRENCY: { type: 'integer', minimum: 0, maximum: 64, default: 0 },
+    PASSWORD_HASH_CONCURRENCY: { type: 'string', default: '0' },
     SHUTDOWN_DELAY: { type: 'string', minLength: 1, default: '2s' }
   }
 } as const
@@ -73,9 +74,9 @@ export interface Env {
   REFRESH_FAMILY_TTL: string
   REFRESH_GRACE_PERIOD: string
   TRUST_PROXY: string
-  RATE_LIMIT_MAX: number
+  RATE_LIMIT_MAX: string
   RATE_LIMIT_WINDOW: string
-  LOCKOUT_THRESHOLD: number
+  LOCKOUT_THRESHOLD: string
   LOCKOUT_DURATION: string
   LOCKOUT_MAX_DURATION: string
   CORS_ORIGINS: string
@@ -84,7 +85,7 @@ export interface Env {
   REDIS_URL: string
   REDIS_KEY_PREFIX: string
   METRICS_ENABLED: boolean
-  PASSWORD_HASH_CONCURRENCY: number
+  PASSWORD_HASH_CONCURRENCY: string
   SHUTDOWN_DELAY: string
 }
 
@@ -149,6 +150,10 @@ export function resolveSettings (env: Env): Settings {
     throw new ConfigError('ISSUER is required with PORT=0: the port is only known after start')
   }
   const issuer = checkIssuer('ISSUER', env.ISSUER ?? `http://localhost:${port}`)
+  const rateLimitMax = wholeNumber('RATE_LIMIT_MAX', env.RATE_LIMIT_MAX, 1_000_000_000)
+  const lockoutThreshold = wholeNumber('LOCKOUT_THRESHOLD', env.LOCKOUT_THRESHOLD, 1000)
+  const hashConcurrency = wholeNumber('PASSWORD_HASH_CONCURRENCY', env.PASSWORD_HASH_CONCURRENCY,
+    64)
 
   return {
     host: env.HOST,
@@ -173,13 +178,13 @@ export function resolveSettings (env: Env): Settings {
         { min: 0, max: MAX_GRACE_SECONDS })
     },
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
-    rateLimit: env.RATE_LIMIT_MAX === 0
+    rateLimit: rateLimitMax === 0
       ? false
-      : { max: env.RATE_LIMIT_MAX, window: parseTtl('RATE_LIMIT_WINDOW', env.RATE_LIMIT_WINDOW) },
-    lockout: env.LOCKOUT_THRESHOLD === 0
+      : { max: rateLimitMax, window: parseTtl('RATE_LIMIT_WINDOW', env.RATE_LIMIT_WINDOW) },
+    lockout: lockoutThreshold === 0
       ? false
       : checkLockout({
-        threshold: env.LOCKOUT_THRESHOLD,
+        threshold: lockoutThreshold,
         duration: parseTtl('LOCKOUT_DURATION', env.LOCKOUT_DURATION),
         maxDuration: parseTtl('LOCKOUT_MAX_DURATION', env.LOCKOUT_MAX_DURATION)
       }, 'LOCKOUT_DURATION', 'LOCKOUT_MAX_DURATION'),
@@ -188,9 +193,7 @@ export function resolveSettings (env: Env): Settings {
     ...(env.REDIS_URL.trim() === '' ? {} : { redisUrl: checkRedisUrl('REDIS_URL', env.REDIS_URL) }),
     redisKeyPrefix: checkRedisKeyPrefix('REDIS_KEY_PREFIX', env.REDIS_KEY_PREFIX),
     metricsEnabled: env.METRICS_ENABLED,
-    ...(env.PASSWORD_HASH_CONCURRENCY === 0
-      ? {}
-      : { passwordHashConcurrency: env.PASSWORD_HASH_CONCURRENCY }),
+    ...(hashConcurrency === 0 ? {} : { passwordHashConcurrency: hashConcurrency }),
     shutdownDelay: parseTtl('SHUTDOWN_DELAY', env.SHUTDOWN_DELAY,
       { min: 0, max: MAX_SHUTDOWN_DELAY }),
     ...(env.KEY_ENCRYPTION_SECRET === undefined || env.KEY_ENCRYPTION_SECRET === ''
@@ -281,7 +284,7 @@ const UNIT_SECONDS: Readonly<Record<string, number>> = Object.freeze({
 export function parseTtl (
   name: string, input: string | number, { min = MIN_TTL_SECONDS, max = MAX_TTL_SECONDS } = {}
 ): number {
-  const match = /^(\d{1,12}) ?([smhdw]?)$/.exec(String(input).trim())
+  const match = /^(\d{1,12})([smhdw]?)$/.exec(String(input).trim())
   const seconds = match === null
     ? NaN
     : Number(match[1]) * (UNIT_SECONDS[match[2] as string] ?? 1)
@@ -290,6 +293,13 @@ export function parseTtl (
       `${human(max)}: a number of seconds, or a number with a unit (s, m, h, d, w)`)
   }
   return seconds
+}
+
+/** A count written in decimal digits only, from 0 to `max`. */
+function wholeNumber (name: string, input: string, max: number): number {
+  const value = /^\d{1,10}$/.test(input.trim()) ? Number(input.trim()) : NaN
+  if (!(value <= max)) throw new ConfigError(`${name} must be a whole number from 0 to ${max}`)
+  return value
 }
 
 function human (seconds: number): string {

@@ -101,7 +101,7 @@ t.test('the settings for replicas: rotation, Redis, metrics and shutdown', async
 t.test('ACCESS_TOKEN_TTL takes seconds or a unit', async (t) => {
   const cases: Array<[string, number]> = [
     ['900', 900], ['15m', 900], ['12h', 43200], ['1d', 86400], ['30s', 30], ['2w', 1209600],
-    [' 15 m ', 900]
+    [' 15m ', 900]
   ]
   for (const [value, seconds] of cases) {
     t.equal((await settingsFrom({ ACCESS_TOKEN_TTL: value })).accessTokenTtl, seconds, value)
@@ -170,6 +170,16 @@ t.test('a bad value stops the start with a message naming the variable', async (
     [{ LOCKOUT_DURATION: '1h', LOCKOUT_MAX_DURATION: '1m' },
       /^LOCKOUT_DURATION must not be longer than LOCKOUT_MAX_DURATION/],
     [{ ACCESS_TOKEN_TTL: '15M' }, /^ACCESS_TOKEN_TTL must be/],
+    [{ ACCESS_TOKEN_TTL: '15 m' }, /^ACCESS_TOKEN_TTL must be/],
+    [{ RATE_LIMIT_MAX: '1e1' }, /^RATE_LIMIT_MAX must be a whole number from 0 to 1000000000/],
+    [{ RATE_LIMIT_MAX: '-1' }, /^RATE_LIMIT_MAX must be a whole number/],
+    [{ LOCKOUT_THRESHOLD: '0x10' }, /^LOCKOUT_THRESHOLD must be a whole number from 0 to 1000/],
+    [{ LOCKOUT_THRESHOLD: '2.5' }, /^LOCKOUT_THRESHOLD must be a whole number/],
+    [
+      { PASSWORD_HASH_CONCURRENCY: '65' },
+      /^PASSWORD_HASH_CONCURRENCY must be a whole number from 0 to 64/
+    ],
+    [{ PASSWORD_HASH_CONCURRENCY: '' }, /^PASSWORD_HASH_CONCURRENCY must be a whole number/],
     [{ ACCESS_TOKEN_TTL: '1.5h' }, /^ACCESS_TOKEN_TTL must be/],
     [{ ACCESS_TOKEN_TTL: '1y' }, /^ACCESS_TOKEN_TTL must be/],
     [{ ACCESS_TOKEN_TTL: '15ms' }, /^ACCESS_TOKEN_TTL must be/],
