@@ -36,7 +36,7 @@ export function bearerAuthenticator (verify: VerifyBearer, realm: string) {
   return async function authenticate (request: FastifyRequest, reply: FastifyReply) {
     if (request.routeOptions.config?.tokenIssuerPublic === true) return
 
-    const credential = bearerCredential(request.headers.authorization)
+    const credential = bearerCredential(request.headers.authorization, request.raw.rawHeaders)
 
     if (credential.kind === 'missing') {
       // RFC 6750 §3.1: a request without credentials gets the challenge and no error code.

@@ -3,6 +3,7 @@ import formbody from '@fastify/formbody'
 import { Ajv } from 'ajv'
 import sjson from 'secure-json-parse'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { authorizationHeaders } from '../src/bearer.js'
 import { authenticateClient, clientCredentialsOf } from '../src/client-auth.js'
 import { InvalidRequestError, oauthErrorCode } from '../src/errors.js'
 import type { Client, ClientStore } from '../src/store/clients.js'
@@ -39,6 +40,15 @@ export async function oauthEndpoint (
     const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')
     if (charset !== null && !/^utf-?8$/i.test(charset[1] as string)) {
       throw new InvalidRequestError('The only charset accepted is UTF-8')
+    }
+    // A compressed body would be parsed as if it were plain: refused, as RFC 9110 §8.4 allows.
+    const encoding = request.headers['content-encoding']
+    if (encoding !== undefined && !/^\s*identity\s*$/i.test(encoding)) {
+      throw new InvalidRequestError('The body must not be compressed (no Content-Encoding)')
+    }
+    // Node keeps the first of several Authorization headers: which one counts would be a guess.
+    if (authorizationHeaders(request.raw.rawHeaders) > 1) {
+      throw new InvalidRequestError('The request holds more than one Authorization header')
     }
   })
   scope.setValidatorCompiler(({ schema }) => ajv.compile(schema))

@@ -15,11 +15,24 @@ const BEARER = /^bearer(?: +(.*))?$/is
 // RFC 7235 §2.1 token68
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/
 
-export function bearerCredential (authorization: string | undefined): BearerCredential {
+export function bearerCredential (
+  authorization: string | undefined, rawHeaders: string[] = []
+): BearerCredential {
+  // Node keeps the first of several Authorization headers: which one counts would be a guess.
+  if (authorizationHeaders(rawHeaders) > 1) return { kind: 'malformed' }
   const match = BEARER.exec(authorization ?? '')
   if (match === null) return { kind: 'missing' }
 
   const token = (match[1] ?? '').trim()
   if (!TOKEN68.test(token)) return { kind: 'malformed' }
   return { kind: 'token', token }
+}
+
+/** How many Authorization headers a request carries, from Node's raw name/value list. */
+export function authorizationHeaders (rawHeaders: string[]): number {
+  let count = 0
+  for (let index = 0; index < rawHeaders.length; index += 2) {
+    if (rawHeaders[index]?.toLowerCase() === 'authorization') count += 1
+  }
+  return count
 }

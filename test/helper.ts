@@ -354,3 +354,13 @@ export async function tcpProxy (t: Test, targetPort: number) {
     }
   }
 }
+
+/** Sends bytes as they are and resolves everything the server answers until it closes. */
+export async function rawExchange (port: number, request: string): Promise<string> {
+  const socket = connect(port, '127.0.0.1')
+  socket.write(request, 'latin1')
+  let answer = ''
+  socket.on('data', (chunk) => { answer += chunk.toString() })
+  await once(socket, 'close')
+  return answer
+}

@@ -1,12 +1,12 @@
-import { once } from 'node:events'
-import { connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
 import SQLite from 'better-sqlite3'
 import t from 'tap'
 import { trustProxyFunction } from '../src/config.js'
 import {
-  FORM, JSON_HEADERS, PASSWORD, USERNAME, basic, build, form, login, post, registerClient
+  FORM, JSON_HEADERS, PASSWORD, USERNAME, basic, build, form, login, post, rawExchange,
+  registerClient
 } from './helper.js'
 
 t.test('thirty wrong passwords: locked before the thirtieth, the right one works after',
@@ -263,6 +263,41 @@ t.test('what Node and Fastify refuse before a route runs is answered in the OAut
       'not even a trace line holds the raw request')
   })
 
+t.test('two Authorization headers, or a compressed body, are refused, not guessed at',
+  async (t) => {
+    const fastify = await build(t, {}, (app) => {
+      app.get('/resource', { preHandler: app.authenticate }, async (request) => request.user)
+    })
+    await fastify.listen({ host: '127.0.0.1', port: 0 })
+    const { port } = fastify.server.address() as { port: number }
+    const accessToken = (await login(fastify)).json().access_token
+    const body = form({ grant_type: 'password', username: USERNAME, password: PASSWORD })
+    const token = (headers: string, payload = body) => rawExchange(port,
+      'POST /token HTTP/1.1\r\nhost: x\r\nconnection: close\r\n' +
+      'content-type: application/x-www-form-urlencoded\r\n' +
+      `content-length: ${Buffer.byteLength(payload, 'latin1')}\r\n${headers}\r\n${payload}`)
+
+    t.match(await token(''), /^HTTP\/1\.1 200 /, 'the plain request is fine')
+    const basicHeader = `authorization: Basic ${Buffer.from('a:b').toString('base64')}\r\n`
+    const twice = await token(basicHeader + basicHeader.replace('Basic', 'basic'))
+    t.match(twice, /^HTTP\/1\.1 400 /)
+    t.match(twice, /"error":"invalid_request"/)
+    t.match(twice, /"error_description":"The request holds more than one Authorization header"/)
+
+    const gzipped = await token('content-encoding: gzip\r\n', gzipSync(body).toString('latin1'))
+    t.match(gzipped, /^HTTP\/1\.1 400 /)
+    t.match(gzipped, /The body must not be compressed/)
+    t.match(await token('content-encoding: identity\r\n'), /^HTTP\/1\.1 200 /, 'identity is none')
+
+    const resource = (headers: string) => rawExchange(port, 'GET /resource HTTP/1.1\r\n' +
+      `host: x\r\nconnection: close\r\n${headers}\r\n`)
+    t.match(await resource(`authorization: Bearer ${accessToken}\r\n`), /^HTTP\/1\.1 200 /)
+    const doubled = await resource(`authorization: Bearer ${accessToken}\r\n` +
+      `authorization: Bearer ${accessToken}\r\n`)
+    t.match(doubled, /^HTTP\/1\.1 400 /, 'by authenticate too')
+    t.match(doubled, /www-authenticate: Bearer realm="[^"]*", error="invalid_request"/i)
+  })
+
 t.test('a body that trickles in is cut off: 408 once it has taken as long as the headers may',
   async (t) => {
     const fastify = await build(t)
@@ -279,16 +314,6 @@ t.test('a body that trickles in is cut off: 408 once it has taken as long as the
     t.match(answer, /The request body took too long to arrive/)
     t.ok(waited >= 9_500 && waited < 15_000, `cut off after ${waited} ms`)
   })
-
-/** Sends bytes as they are and resolves everything the server answers until it closes. */
-async function rawExchange (port: number, request: string): Promise<string> {
-  const socket = connect(port, '127.0.0.1')
-  socket.write(request)
-  let answer = ''
-  socket.on('data', (chunk) => { answer += chunk.toString() })
-  await once(socket, 'close')
-  return answer
-}
 
 t.test('private keys are sealed at rest with KEY_ENCRYPTION_SECRET', async (t) => {
   const dataDir = t.testdir()
