@@ -7,6 +7,7 @@ import { authorizationHeaders } from '../src/bearer.js'
 import { authenticateClient, clientCredentialsOf } from '../src/client-auth.js'
 import { InvalidRequestError, oauthErrorCode } from '../src/errors.js'
 import type { Client, ClientStore } from '../src/store/clients.js'
+import { throttleOf } from '../src/log-throttle.js'
 import type { IssuerMetrics } from '../src/metrics.js'
 import { REQUEST_TIMEOUT_MS } from '../src/server-options.js'
 import { isStoreUnavailable } from '../src/store/database.js'
@@ -168,7 +169,14 @@ function sendError (
   error: FastifyError, status: number, body: OAuthBody, request: FastifyRequest,
   reply: FastifyReply
 ) {
-  if (status >= 500) {
+  if (status === 503) {
+    // Every request fails alike while the store is away: a line per 10 s says so.
+    const held = throttleOf(request.server.tokenStore ?? request.server).pass()
+    if (held !== undefined) {
+      request.log.error({ err: error, ...(held > 0 ? { heldBack: held } : {}) },
+        'store unavailable')
+    }
+  } else if (status >= 500) {
     request.log.error({ err: error }, 'request failed')
   }
   if (status === 503) reply.header('retry-after', '1')

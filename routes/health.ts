@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { Store } from '../src/store/index.js'
+import { throttleOf } from '../src/log-throttle.js'
 
 export interface HealthRouteOptions {
   store: Store
@@ -47,7 +48,11 @@ export default async function healthRoutes (fastify: FastifyInstance, options: H
     }
   }, async (request, reply) => {
     const store = await options.store.ping().then(() => true, (error: unknown) => {
-      request.log.error({ err: error }, 'store unreachable')
+      const held = throttleOf(options.store).pass()
+      if (held !== undefined) {
+        request.log.error({ err: error, ...(held > 0 ? { heldBack: held } : {}) },
+          'store unreachable')
+      }
       return false
     })
     const signingKey = fastify.signingKeys.active !== undefined

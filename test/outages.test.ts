@@ -55,3 +55,22 @@ t.test('a PostgreSQL that accepts connections and never answers stops the start,
   })
   t.ok(Date.now() - started < 15_000, 'within a connection timeout or two')
 })
+
+t.test('an outage is logged once per 10 s, not once per request', async (t) => {
+  const reason = await postgresUnavailable()
+  if (reason !== undefined) return skipWithout(t, reason)
+  const proxy = await tcpProxy(t, 5432)
+  const databaseUrl = postgresUrlFor(t).replace('127.0.0.1:5432', `127.0.0.1:${proxy.port}`)
+  const logs: Array<Record<string, unknown>> = []
+  const fastify = await build(t, { databaseUrl, logs })
+
+  proxy.cut()
+  for (let request = 0; request < 20; request++) {
+    t.equal((await fastify.inject('/.well-known/oauth-authorization-server')).statusCode, 503)
+    await fastify.inject('/health/ready')
+  }
+  const errors = logs.filter((line) => line.level === 50)
+  t.equal(errors.length, 1, 'one line for forty failed requests')
+  t.match(errors[0], { msg: /^store (unavailable|unreachable)$/, err: { message: String } })
+  proxy.restore()
+})
