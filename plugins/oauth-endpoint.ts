@@ -170,9 +170,13 @@ function sendError (
   reply: FastifyReply
 ) {
   if (status === 503) {
-    // Every request fails alike while the store is away: a line per 10 s says so.
-    const held = throttleOf(request.server.tokenStore ?? request.server).pass()
-    if (held !== undefined) {
+    // Every request fails alike while the store is away or logins overflow: a line per 10 s.
+    const busy = error.code === 'FTI_BUSY'
+    const held = throttleOf(request.server.tokenStore ?? request.server, busy ? 'busy' : 'store')
+      .pass()
+    if (held !== undefined && busy) {
+      request.log.warn(held > 0 ? { heldBack: held } : {}, 'logins refused: too many waiting')
+    } else if (held !== undefined) {
       request.log.error({ err: error, ...(held > 0 ? { heldBack: held } : {}) },
         'store unavailable')
     }

@@ -19,6 +19,9 @@ export const RateLimitedError = createError('FTI_RATE_LIMITED', '%s', 429)
 /** Too many failed logins for one username; carries `retryAfter` in seconds. */
 export const LoginLockedError = createError('FTI_LOGIN_LOCKED', '%s', 400)
 
+/** More work waiting than can be done soon (password checks): 503 with Retry-After. */
+export const BusyError = createError('FTI_BUSY', '%s', 503)
+
 /** An access token that does not verify, has expired, or was revoked. */
 export const InvalidTokenError = createError('FTI_INVALID_TOKEN', '%s', 401)
 
@@ -41,7 +44,8 @@ const oauthCodes: Readonly<Record<string, string>> = Object.freeze({
   // RFC 6749 has no code for either: the status (429) or the description says what happened.
   FTI_RATE_LIMITED: 'invalid_request',
   FTI_LOGIN_LOCKED: 'invalid_grant',
-  FTI_METHOD_NOT_ALLOWED: 'invalid_request'
+  FTI_METHOD_NOT_ALLOWED: 'invalid_request',
+  FTI_BUSY: 'temporarily_unavailable'
 })
 
 /** The RFC 6749 §5.2 `error` value for one of our errors, or undefined for any other error. */

@@ -28,14 +28,24 @@ export class LogThrottle {
 /** How often a store outage is logged, at most. */
 export const STORE_OUTAGE_LOG_MS = 10_000
 
-const throttles = new WeakMap<object, LogThrottle>()
+const throttles = new WeakMap<object, Map<string, LogThrottle>>()
 
-/** The throttle of one owner (one store, say), so two services in a process log apart. */
-export function throttleOf (owner: object, intervalMs = STORE_OUTAGE_LOG_MS): LogThrottle {
-  let throttle = throttles.get(owner)
+/**
+ * The throttle of one kind of line of one owner (one store, say), so two services in a process
+ * log apart.
+ */
+export function throttleOf (
+  owner: object, kind = 'store', intervalMs = STORE_OUTAGE_LOG_MS
+): LogThrottle {
+  let kinds = throttles.get(owner)
+  if (kinds === undefined) {
+    kinds = new Map()
+    throttles.set(owner, kinds)
+  }
+  let throttle = kinds.get(kind)
   if (throttle === undefined) {
     throttle = new LogThrottle(intervalMs)
-    throttles.set(owner, throttle)
+    kinds.set(kind, throttle)
   }
   return throttle
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import argon2 from 'argon2'
 import pLimit, { type LimitFunction } from 'p-limit'
+import { BusyError } from './errors.js'
 
 /**
  * argon2id at the OWASP Password Storage Cheat Sheet's first recommended setting:
@@ -32,7 +33,12 @@ export interface PasswordVerifierOptions {
   observe?: (seconds: number) => void
   /** Verifications at once (default: defaultHashConcurrency()). */
   concurrency?: number
+  /** Verifications that may wait for a turn (default: 64 per one at once). */
+  maxWaiting?: number
 }
+
+/** About 1.6 s of waiting at 25 ms a verification: past that a client is better told to retry. */
+const WAITING_PER_SLOT = 64
 
 /**
  * Verifies passwords so that a login for an unknown account costs what a wrong password costs:
@@ -42,11 +48,14 @@ export class PasswordVerifier {
   readonly #dummyHash: string
   readonly #observe: (seconds: number) => void
   readonly #limit: LimitFunction
+  readonly #maxWaiting: number
 
   private constructor (dummyHash: string, options: PasswordVerifierOptions) {
     this.#dummyHash = dummyHash
     this.#observe = options.observe ?? (() => {})
-    this.#limit = pLimit(options.concurrency ?? defaultHashConcurrency())
+    const concurrency = options.concurrency ?? defaultHashConcurrency()
+    this.#limit = pLimit(concurrency)
+    this.#maxWaiting = options.maxWaiting ?? concurrency * WAITING_PER_SLOT
   }
 
   static async create (options: PasswordVerifierOptions = {}): Promise<PasswordVerifier> {
@@ -59,6 +68,11 @@ export class PasswordVerifier {
    * for every caller, so the queue in front of it says nothing about the account either.
    */
   async verify (storedHash: string | undefined, password: string): Promise<boolean> {
+    // A flood of logins would otherwise queue without end, each waiting longer than the last,
+    // until clients time out and retry into the same queue: refused at once instead (503).
+    if (this.#limit.pendingCount >= this.#maxWaiting) {
+      throw new BusyError('Too many logins are waiting; try again shortly')
+    }
     return await this.#limit(async () => {
       const started = performance.now()
       try {
