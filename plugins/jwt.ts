@@ -146,8 +146,9 @@ async function jwtPlugin (fastify: FastifyInstance, options: JwtPluginOptions) {
       }
       if (retired.length > 0) fastify.log.info({ kids: retired }, 'signing keys retired')
     }, (error: unknown) => {
-      // Once per outage of the store, not every minute of it.
-      if (!failing) {
+      // Once per outage of the store, not every minute of it; a key that cannot be opened
+      // (FTI_CONFIG) is no outage: it stops rotation until put right, so it is said each time.
+      if (!failing || (error as { code?: string }).code === 'FTI_CONFIG') {
         fastify.log.error({ err: error }, 'reading the signing keys failed; keeping the known ones')
       }
       failing = true

@@ -13,9 +13,9 @@ import type { Settings } from './config.js'
 import {
   CLOCK_TOLERANCE_SECONDS, PUBLICATION_LEAD_SECONDS, keySchedule, scheduleKey
 } from './keys.js'
-import { isSealed } from './key-encryption.js'
+import { isSealed, openPrivateKey } from './key-encryption.js'
 import { migrate } from './store/database.js'
-import type { Client, Store, User } from './store/index.js'
+import type { Client, Store, StoredSigningKey, User } from './store/index.js'
 
 export interface CliIo {
   stdin: Readable & { isTTY?: boolean }
@@ -287,12 +287,7 @@ async function keysRotate (store: Store, settings: Settings): Promise<Output> {
     throw new CommandError('HS256 signs with JWT_SECRET: rotating means changing that secret')
   }
   const known = await store.signingKeys.list()
-  if (settings.keyEncryptionSecret === undefined &&
-    known.some((key) => isSealed(key.privateKeyPem))) {
-    // A key stored in clear beside sealed ones would undo the sealing.
-    throw new CommandError('KEY_ENCRYPTION_SECRET is required: the stored signing keys are ' +
-      'encrypted with it')
-  }
+  await checkKeyEncryption(known, settings.keyEncryptionSecret)
   const now = Date.now()
   const schedule = keySchedule(known, now, settings.accessTokenTtl)
   const pending = schedule.find(({ state }) => state === 'pending')
@@ -326,6 +321,32 @@ async function keysRotate (store: Store, settings: Settings): Promise<Output> {
       algorithm: key.algorithm,
       activatesAt: key.activatesAt,
       ...(current === undefined ? {} : { replaces: { kid: current.key.kid, retiresAt } })
+    }
+  }
+}
+
+/**
+ * The new key is stored as the ones before it: sealed with the secret that opens them, or in
+ * clear. A key the service cannot open would stop its next start, so a mismatch is refused.
+ */
+async function checkKeyEncryption (
+  known: StoredSigningKey[], secret: Buffer | undefined
+): Promise<void> {
+  const sealed = known.filter((key) => isSealed(key.privateKeyPem))
+  if (secret === undefined && sealed.length > 0) {
+    throw new CommandError('KEY_ENCRYPTION_SECRET is required: the stored signing keys are ' +
+      'encrypted with it')
+  }
+  if (secret !== undefined && sealed.length < known.length) {
+    throw new CommandError('KEY_ENCRYPTION_SECRET is set, but the stored signing keys are not ' +
+      'encrypted: start the service with it once to encrypt them, or rotate without it')
+  }
+  for (const key of sealed) {
+    try {
+      await openPrivateKey(key.privateKeyPem, secret)
+    } catch {
+      throw new CommandError('KEY_ENCRYPTION_SECRET does not open the stored signing keys: ' +
+        'give the secret the service runs with')
     }
   }
 }

@@ -116,6 +116,12 @@ t.test('keys rotate keeps encrypted keys encrypted', async (t) => {
   t.match(refused.stderr, /KEY_ENCRYPTION_SECRET is required: the stored signing keys are/)
   t.equal((await fastify.tokenStore.signingKeys.list()).length, 1, 'and nothing stored')
 
+  const wrong = await cli(dataDir, ['keys', 'rotate'], '',
+    { KEY_ENCRYPTION_SECRET: KEY_ENCRYPTION_SECRET.replace('V', 'W') })
+  t.equal(wrong.code, 1, 'with a secret that does not open them, refused')
+  t.match(wrong.stderr, /KEY_ENCRYPTION_SECRET does not open the stored signing keys/)
+  t.equal((await fastify.tokenStore.signingKeys.list()).length, 1, 'and nothing stored')
+
   const rotated = await cli(dataDir, ['keys', 'rotate'], '', { KEY_ENCRYPTION_SECRET })
   t.equal(rotated.code, 0, rotated.stderr)
   t.same(await storedInClear(), [], 'with it, the new key is stored encrypted')
@@ -128,6 +134,17 @@ t.test('keys rotate keeps encrypted keys encrypted', async (t) => {
   t.same(await storedInClear(), [pending?.kid])
   await fastify.signingKeys.refresh()
   t.same(await storedInClear(), [], 'sealed by the next refresh')
+})
+
+t.test('keys rotate does not encrypt a key beside keys stored in clear', async (t) => {
+  const dataDir = t.testdir()
+  await (await build(t, { dataDir })).close()
+  const KEY_ENCRYPTION_SECRET = 'Vb4yQ9rT2kLm8XpN3sJd7WfH1gZc6AeU'
+  const refused = await cli(dataDir, ['keys', 'rotate'], '', { KEY_ENCRYPTION_SECRET })
+  t.equal(refused.code, 1)
+  t.match(refused.stderr, /KEY_ENCRYPTION_SECRET is set, but the stored signing keys are not/)
+  const fastify = await build(t, { dataDir })
+  t.equal((await fastify.tokenStore.signingKeys.list()).length, 1, 'nothing stored')
 })
 
 t.test('keys rotate refuses HS256, whose key is JWT_SECRET', async (t) => {
