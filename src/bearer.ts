@@ -21,7 +21,10 @@ export function bearerCredential (
   // Node keeps the first of several Authorization headers: which one counts would be a guess.
   if (authorizationHeaders(rawHeaders) > 1) return { kind: 'malformed' }
   const match = BEARER.exec(authorization ?? '')
-  if (match === null) return { kind: 'missing' }
+  // `Bearer` then a tab or another space than SP: meant as Bearer, and malformed (RFC 7235 §2.1).
+  if (match === null) {
+    return /^bearer\s/i.test(authorization ?? '') ? { kind: 'malformed' } : { kind: 'missing' }
+  }
 
   const token = (match[1] ?? '').trim()
   if (!TOKEN68.test(token)) return { kind: 'malformed' }

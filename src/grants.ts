@@ -128,8 +128,8 @@ async function passwordGrant (context: GrantContext, grant: GrantRequest) {
   // Attempts under way count until they end: parallel guesses cannot outrun the threshold.
   const attempt = await context.lockout?.attempt(lockKey)
   if (attempt?.refused === true) {
-    context.log.warn({ username, ip, retryAfter: attempt.retryAfter, busy: attempt.busy },
-      'login refused: username locked')
+    context.log.warn({ username, ip, retryAfter: attempt.retryAfter },
+      attempt.busy ? 'login refused: too many at once' : 'login refused: username locked')
     throw Object.assign(new LoginLockedError(attempt.busy ? LOGIN_BUSY : LOGIN_LOCKED),
       { retryAfter: attempt.retryAfter })
   }

@@ -33,7 +33,11 @@ export function checkRedisUrl (name: string, value: string): string {
     throw new ConfigError(`${name} has a user name or password with a bad percent-escape ` +
       '(a % must be followed by two hex digits; write a literal % as %25)')
   }
-  if (!/^\/?(\d{1,5})?$/.test(url.pathname) || url.search !== '' || url.hash !== '') {
+  if (url.search !== '' || url.hash !== '') {
+    throw new ConfigError(`${name} takes no query string or fragment: a password goes before the ` +
+      'host (redis://:password@host:6379), a database number after it (redis://host:6379/2)')
+  }
+  if (!/^\/?(\d{1,5})?$/.test(url.pathname)) {
     throw new ConfigError(`${name} may name a database by number (redis://host:6379/2), ` +
       'nothing else')
   }
@@ -157,7 +161,8 @@ export class SharedRedis extends EventEmitter {
   }
 
   #lost (reason: string): void {
-    if (this.#closing) return
+    // A refused configuration stops the start with its own message; this one would mislead.
+    if (this.#closing || (this.#refused !== undefined && this.#runId === undefined)) return
     // ioredis reports again on every reconnection attempt: say it once per outage.
     if (!this.#reported) {
       this.#log.warn({ ...this.#where, reason },
@@ -186,8 +191,10 @@ function refusal (message: string, neverConnected: boolean): string | undefined 
   return undefined
 }
 
+/** Where Redis is, for logs: without credentials (a password typed as the user name, too). */
 function redactedRedis (value: string): string {
   const url = new URL(value)
   if (url.password !== '') url.password = '***'
+  if (url.username !== '') url.username = '***'
   return url.toString()
 }

@@ -7,7 +7,7 @@ import { SharedRedis } from '../../src/redis.js'
 import { openStore } from '../../src/store/index.js'
 import {
   PASSWORD, REDIS_TEST_URL, USERNAME, build, login, ownRedisServer, post, redisPrefixFor,
-  redisUnavailable, registerClient, basic, skipWithout
+  redisUnavailable, registerClient, basic, skipWithout, freePort
 } from '../helper.js'
 
 const quiet = { info: () => {}, warn: () => {} }
@@ -200,8 +200,11 @@ t.test('REDIS_URL credentials that Redis refuses stop the start, naming the vari
       [`redis://:wrong-pass-phrase@127.0.0.1:${port}`, 'WRONGPASS'],
       [`redis://nobody:wrong-pass-phrase@127.0.0.1:${port}`, 'WRONGPASS']
     ] as const) {
-      const error = await build(t, { env: { REDIS_URL: url } }).then(() => undefined,
+      const logs: Array<Record<string, unknown>> = []
+      const error = await build(t, { env: { REDIS_URL: url }, logs }).then(() => undefined,
         (error: Error) => error)
+      t.notOk(logs.some((line) => /redis unavailable/.test(String(line.msg))),
+        'no word of falling back: the start stops')
       t.match(error, {
         code: 'FTI_CONFIG',
         message: new RegExp('^REDIS_URL has credentials ' +
@@ -212,3 +215,18 @@ t.test('REDIS_URL credentials that Redis refuses stop the start, naming the vari
     const fastify = await build(t, { env: { REDIS_URL: `redis://:right-pass-phrase@127.0.0.1:${port}` } })
     t.equal((await fastify.inject('/health/ready')).json().status, 'ready', 'the right one works')
   })
+
+t.test('the logs name the Redis without its credentials, however they were typed', async (t) => {
+  const port = await freePort()
+  for (const url of [`redis://hunter2@127.0.0.1:${port}`,
+    `redis://app:hunter2@127.0.0.1:${port}/1`]) {
+    const logs: Array<Record<string, unknown>> = []
+    const fastify = await build(t, { env: { REDIS_URL: url }, logs })
+    t.equal((await fastify.inject('/health/ready')).json().status, 'degraded', 'nobody listens')
+    const warning = logs.find((line) => line.msg === 'redis unavailable: falling back to this ' +
+      'process and the store')
+    t.match(warning?.redis, /^redis:\/\/\*\*\*(:\*\*\*)?@127\.0\.0\.1:\d+/, url)
+    t.notMatch(JSON.stringify(logs), /hunter2/, 'the secret is in no line')
+    await fastify.close()
+  }
+})
