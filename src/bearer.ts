@@ -26,7 +26,8 @@ export function bearerCredential (
     return /^bearer\s/i.test(authorization ?? '') ? { kind: 'malformed' } : { kind: 'missing' }
   }
 
-  const token = (match[1] ?? '').trim()
+  // Only spaces separate the scheme from the token: a tab after them is as malformed as before.
+  const token = (match[1] ?? '').replace(/ +$/, '')
   if (!TOKEN68.test(token)) return { kind: 'malformed' }
   return { kind: 'token', token }
 }

@@ -287,6 +287,10 @@ async function keysRotate (store: Store, settings: Settings): Promise<Output> {
     throw new CommandError('HS256 signs with JWT_SECRET: rotating means changing that secret')
   }
   const known = await store.signingKeys.list()
+  if (known.length === 0) {
+    // The service makes the first key itself, as its settings say (encrypted or not).
+    throw new CommandError('No signing keys yet: start the service once, and it creates the first')
+  }
   await checkKeyEncryption(known, settings.keyEncryptionSecret)
   const now = Date.now()
   const schedule = keySchedule(known, now, settings.accessTokenTtl)

@@ -270,6 +270,10 @@ export function checkKeyEncryptionSecret (name: string, secret: string | Buffer)
     throw new ConfigError(`${name} must be at least ${MIN_KEY_ENCRYPTION_SECRET_BYTES} bytes ` +
       `(got ${bytes.length}); openssl rand -base64 32 makes one`)
   }
+  if (new Set(bytes).size < MIN_DISTINCT_SECRET_BYTES) {
+    throw new ConfigError(`${name} looks like a placeholder: use a random secret ` +
+      '(openssl rand -base64 32)')
+  }
   return bytes
 }
 

@@ -64,7 +64,8 @@ export class SharedRedis extends EventEmitter {
   readonly #where: { redis: string }
   #up = false
   #closing = false
-  #reported = false
+  /** What the log last said of this outage: said once each, not at every reconnection. */
+  #reported: 'unavailable' | 'refused' | undefined
   #runId: string | undefined
   #restartedAt = 0
   /** Set when Redis refuses the configuration itself (a database it does not have). */
@@ -95,7 +96,7 @@ export class SharedRedis extends EventEmitter {
       if (this.#refused === WRONG_DATABASE) return
       this.#learnRunId().then(() => {
         this.#up = true
-        this.#reported = false
+        this.#reported = undefined
         log.info(this.#where, 'redis connected')
         this.emit('up')
       }, (error: unknown) => { this.failed(error) })
@@ -104,6 +105,12 @@ export class SharedRedis extends EventEmitter {
       const refused = refusal(error.message, this.#runId === undefined)
       if (refused !== undefined) {
         this.#refused = refused
+        // At start the start stops with this; later (Redis came up after the service) the
+        // service goes on without Redis, and this line says why it does not connect.
+        if (this.#reported !== 'refused') {
+          this.#log.warn({ ...this.#where, reason: refused }, 'redis refuses this configuration')
+          this.#reported = 'refused'
+        }
         this.emit('refused', this.#refused)
       }
       this.#lost(error.code ?? error.message)
@@ -161,13 +168,12 @@ export class SharedRedis extends EventEmitter {
   }
 
   #lost (reason: string): void {
-    // A refused configuration stops the start with its own message; this one would mislead.
-    if (this.#closing || (this.#refused !== undefined && this.#runId === undefined)) return
+    if (this.#closing) return
     // ioredis reports again on every reconnection attempt: say it once per outage.
-    if (!this.#reported) {
+    if (this.#reported === undefined) {
       this.#log.warn({ ...this.#where, reason },
         'redis unavailable: falling back to this process and the store')
-      this.#reported = true
+      this.#reported = 'unavailable'
     }
     if (!this.#up) return
     this.#up = false

@@ -114,6 +114,7 @@ t.test('Authorization headers, well-formed or not (C25)', async (t) => {
     ['Bearer', 400, `${challenge}, error="invalid_request"`],
     ['Bearer a b', 400, `${challenge}, error="invalid_request"`],
     [`Bearer\t${token}`, 400, `${challenge}, error="invalid_request"`],
+    [`Bearer \t${token}`, 400, `${challenge}, error="invalid_request"`],
     ['Bearer abc', 401, `${challenge}, error="invalid_token"`],
     ['Bearer a.b', 401, `${challenge}, error="invalid_token"`],
     [`bearer ${token}`, 200, ''],

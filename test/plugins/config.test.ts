@@ -180,6 +180,7 @@ t.test('a bad value stops the start with a message naming the variable', async (
       /^PASSWORD_HASH_CONCURRENCY must be a whole number from 0 to 64/
     ],
     [{ PASSWORD_HASH_CONCURRENCY: '' }, /^PASSWORD_HASH_CONCURRENCY must be a whole number/],
+    [{ KEY_ENCRYPTION_SECRET: 'a'.repeat(40) }, /^KEY_ENCRYPTION_SECRET looks like a placeholder/],
     [{ ACCESS_TOKEN_TTL: '1.5h' }, /^ACCESS_TOKEN_TTL must be/],
     [{ ACCESS_TOKEN_TTL: '1y' }, /^ACCESS_TOKEN_TTL must be/],
     [{ ACCESS_TOKEN_TTL: '15ms' }, /^ACCESS_TOKEN_TTL must be/],

@@ -147,6 +147,16 @@ t.test('keys rotate does not encrypt a key beside keys stored in clear', async (
   t.equal((await fastify.tokenStore.signingKeys.list()).length, 1, 'nothing stored')
 })
 
+t.test('keys rotate leaves the first key to the service', async (t) => {
+  const dataDir = t.testdir()
+  const refused = await cli(dataDir, ['keys', 'rotate'], '',
+    { KEY_ENCRYPTION_SECRET: 'Vb4yQ9rT2kLm8XpN3sJd7WfH1gZc6AeU' })
+  t.equal(refused.code, 1)
+  t.match(refused.stderr, /No signing keys yet: start the service once/)
+  const fastify = await build(t, { dataDir })
+  t.equal((await login(fastify)).statusCode, 200, 'which then starts without the secret')
+})
+
 t.test('keys rotate refuses HS256, whose key is JWT_SECRET', async (t) => {
   const stderr = collector()
   const code = await runCli(['keys', 'rotate'], {

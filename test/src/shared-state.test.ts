@@ -216,6 +216,25 @@ t.test('REDIS_URL credentials that Redis refuses stop the start, naming the vari
     t.equal((await fastify.inject('/health/ready')).json().status, 'ready', 'the right one works')
   })
 
+t.test('credentials refused by a Redis that comes up after the service are logged',
+  async (t) => {
+    const redis = await ownRedisServer(t, ['--requirepass', 'right-pass-phrase'])
+    if (typeof redis === 'string') return skipWithout(t, redis)
+    await redis.stop()
+    const logs: Array<Record<string, unknown>> = []
+    const fastify = await build(t, { env: { REDIS_URL: redis.url }, logs })
+    t.equal((await fastify.inject('/health/ready')).json().status, 'degraded')
+
+    await redis.start()
+    const refused = () => logs.filter((line) => line.msg === 'redis refuses this configuration')
+    for (let waited = 0; refused().length === 0 && waited < 5000; waited += 100) await sleep(100)
+    t.match(refused(), [{ reason: /^REDIS_URL has credentials this Redis refuses \(NOAUTH\)/ }],
+      'said once, with the reason')
+    await sleep(1000)
+    t.equal(refused().length, 1, 'not at every reconnection')
+    t.equal((await fastify.inject('/health/ready')).json().status, 'degraded', 'still without it')
+  })
+
 t.test('the logs name the Redis without its credentials, however they were typed', async (t) => {
   const port = await freePort()
   for (const url of [`redis://hunter2@127.0.0.1:${port}`,
