@@ -14,15 +14,15 @@
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type autocannon from 'autocannon'
 import { bulkSeed, purgeCounts } from './lib/bulk-seed.js'
 import type { GrowthLatency, GrowthResult } from './lib/growth-report.js'
 import { runLoad, type LoadOptions } from './lib/load.js'
 import { load1, machineInfo, setUpPinning } from './lib/machine.js'
 import { startService, type ServerProcess } from './lib/processes.js'
 import { writeReport } from './lib/report.js'
-import { PASSWORD, databaseUrlIn, seedService } from './lib/seed.js'
+import { databaseUrlIn, seedService } from './lib/seed.js'
 import { ROOT, benchSettings } from './lib/settings.js'
+import { passwordRequest, refreshRequest } from './lib/token-requests.js'
 import { openStore } from '../src/store/index.js'
 
 const settings = benchSettings()
@@ -37,8 +37,6 @@ const deadFamilies = 5_000 / scale
 const deniedEach = 50_000 / scale
 const pinning = setUpPinning(settings.pin)
 const dbFile = (dir: string) => databaseUrlIn(dir).slice('sqlite:'.length)
-const form = (params: Record<string, string>) => new URLSearchParams(params).toString()
-const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 
 const startedAt = new Date()
 const loadAtStart = load1()
@@ -47,41 +45,22 @@ const largeDir = mkdtempSync(join(tmpdir(), 'token-issuer-growth-large-'))
 const servers: ServerProcess[] = []
 
 function loginLoad (port: number, usernames: string[], client: string): LoadOptions {
-  const request: autocannon.Request = {
-    method: 'POST',
-    path: '/token',
-    headers: FORM,
-    setupRequest: (request) => {
-      const username = usernames[Math.floor(Math.random() * usernames.length)] as string
-      request.body = form({
-        grant_type: 'password', client_id: client, username, password: PASSWORD
-      })
-      return request
-    }
-  }
+  const pick = () => usernames[Math.floor(Math.random() * usernames.length)] as string
   return {
-    url: `http://127.0.0.1:${port}/token`, connections, seconds: settings.seconds, requests: [request]
+    url: `http://127.0.0.1:${port}/token`,
+    connections,
+    seconds: settings.seconds,
+    requests: [passwordRequest(pick, client)]
   }
 }
 
 /** Refreshes chained through a queue of live tokens, as in bench/run.ts: none is used twice. */
 function refreshLoad (port: number, queue: string[], client: string): LoadOptions {
-  const request: autocannon.Request = {
-    method: 'POST',
-    path: '/token',
-    headers: FORM,
-    setupRequest: (request) => {
-      const token = queue.shift()
-      if (token === undefined) throw new Error('the refresh token queue ran dry')
-      request.body = form({ grant_type: 'refresh_token', client_id: client, refresh_token: token })
-      return request
-    },
-    onResponse: (status, body) => {
-      if (status === 200) queue.push((JSON.parse(body) as { refresh_token: string }).refresh_token)
-    }
-  }
   return {
-    url: `http://127.0.0.1:${port}/token`, connections, seconds: settings.seconds, requests: [request]
+    url: `http://127.0.0.1:${port}/token`,
+    connections,
+    seconds: settings.seconds,
+    requests: [refreshRequest(queue, client)]
   }
 }
 

@@ -39,7 +39,6 @@ export interface LoadResult {
 export async function runLoad (options: LoadOptions): Promise<LoadResult> {
   const latencies: number[] = []
   const statusCodes: Record<string, number> = {}
-  let ok = 0
 
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon({
@@ -58,21 +57,24 @@ export async function runLoad (options: LoadOptions): Promise<LoadResult> {
     })
     instance.on('response', (_client, statusCode, _bytes, responseTime) => {
       statusCodes[statusCode] = (statusCodes[statusCode] ?? 0) + 1
-      if (statusCode >= 200 && statusCode < 300) {
-        ok++
-        latencies.push(responseTime)
-      }
+      if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime)
     })
   })
 
-  latencies.sort((a, b) => a - b)
-  const seconds = result.duration
   const failed = Object.entries(statusCodes)
     .filter(([code]) => !code.startsWith('2'))
     .reduce((sum, [, count]) => sum + count, 0) + result.errors
+  return summarise(latencies, failed, statusCodes, result.duration)
+}
+
+/** The result of a run from the latencies of its 2xx answers (each one an answer that counts). */
+function summarise (
+  latencies: number[], failed: number, statusCodes: Record<string, number>, seconds: number
+): LoadResult {
+  latencies.sort((a, b) => a - b)
   return {
-    rps: ok / seconds,
-    ok,
+    rps: latencies.length / seconds,
+    ok: latencies.length,
     failed,
     statusCodes,
     p50: percentile(latencies, 0.5),
@@ -115,19 +117,7 @@ export async function runProbe (url: string, rate: number, seconds: number): Pro
   }
   agent.destroy()
 
-  latencies.sort((a, b) => a - b)
-  const elapsed = (performance.now() - started) / 1000
-  return {
-    rps: latencies.length / elapsed,
-    ok: latencies.length,
-    failed,
-    statusCodes,
-    p50: percentile(latencies, 0.5),
-    p99: percentile(latencies, 0.99),
-    mean: latencies.reduce((sum, value) => sum + value, 0) / Math.max(latencies.length, 1),
-    max: latencies.at(-1) ?? NaN,
-    seconds: elapsed
-  }
+  return summarise(latencies, failed, statusCodes, (performance.now() - started) / 1000)
 }
 
 async function getStatus (url: string, agent: Agent): Promise<number> {

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import type { MachineInfo } from './machine.js'
 import type { Measurement, ServerName } from './scenarios.js'
-import { ROOT } from './settings.js'
+import { ROOT, type BenchSettings } from './settings.js'
 import { max, median, min, spread } from './stats.js'
 import { chartSvg } from './chart.js'
 import { renderGrowth, type GrowthResult } from './growth-report.js'
@@ -18,17 +18,9 @@ export interface ScenarioResult {
 export interface BenchResult {
   startedAt: string
   finishedAt: string
-  settings: {
-    seconds: number
-    rounds: number
-    warmupSeconds: number
-    connections: number
-    probeRate: number
-    algorithm: string
-    logLevel: string
-    quick: boolean
-    experiment?: string[]
-  }
+  /** As the run had them; results without `experiment` still render. */
+  settings: Pick<BenchSettings, 'seconds' | 'rounds' | 'warmupSeconds' | 'connections' |
+    'probeRate' | 'algorithm' | 'logLevel' | 'quick'> & { experiment?: string[] }
   machine: MachineInfo
   pinning: string
   loadAverage: { start: number, end: number }

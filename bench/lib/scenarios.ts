@@ -2,12 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type autocannon from 'autocannon'
 import { runLoad, runProbe, type LoadOptions, type LoadResult } from './load.js'
 import type { Pinning } from './machine.js'
 import { startBenchServer, startService, type ServerProcess } from './processes.js'
-import { PASSWORD, basic, seedService, type ServiceSeed } from './seed.js'
+import { basic, seedService, type ServiceSeed } from './seed.js'
 import type { BenchSettings } from './settings.js'
+import { FORM, form, passwordRequest, refreshRequest } from './token-requests.js'
 
 /** `variant` is a second service with other settings (BENCH_VARIANT), loaded in alternation. */
 export type ServerName = 'service' | 'variant' | 'ceiling' | 'host' | 'argon2'
@@ -60,9 +60,6 @@ export interface Scenario {
   run: (fixture: Fixture, seconds: number, server: ServerName) => Promise<Measurement>
 }
 
-const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
-const form = (params: Record<string, string>) => new URLSearchParams(params).toString()
-
 function url (fixture: Fixture, server: ServerName, path: string): string {
   const port = fixture.servers[server]?.port
   if (port === undefined) throw new Error(`the ${server} server is not running`)
@@ -103,55 +100,22 @@ function clientCredentials (fixture: Fixture, server: ServerName) {
 function passwordLoad (fixture: Fixture, seconds: number, server: ServerName): LoadOptions {
   const { usernames, web } = service(fixture, server).seed
   let next = 0
-  const request: autocannon.Request = {
-    method: 'POST',
-    path: '/token',
-    headers: FORM,
-    setupRequest: (request) => {
-      const username = usernames[next++ % usernames.length] as string
-      request.body = form({
-        grant_type: 'password', client_id: web.id, username, password: PASSWORD
-      })
-      return request
-    }
-  }
   return {
     url: url(fixture, server, '/token'),
     connections: fixture.settings.connections,
     seconds,
-    requests: [request]
+    requests: [passwordRequest(() => usernames[next++ % usernames.length] as string, web.id)]
   }
 }
 
-/**
- * Refresh requests, each with a token never presented before: a request takes the oldest live
- * token from a shared queue, and its answer puts the new one back. Rotation spends a token and
- * a second use would revoke its family, so nothing is ever replayed; a run ends with at most one
- * token per connection in flight, lost, which the seeded spares cover.
- */
+/** Refresh requests chained through the service's queue of live tokens (refreshRequest). */
 function refreshLoad (fixture: Fixture, seconds: number, server: ServerName): LoadOptions {
-  const { refreshQueue: queue, seed } = service(fixture, server)
-  const request: autocannon.Request = {
-    method: 'POST',
-    path: '/token',
-    headers: FORM,
-    setupRequest: (request) => {
-      const token = queue.shift()
-      if (token === undefined) throw new Error('the refresh token queue ran dry')
-      request.body = form({
-        grant_type: 'refresh_token', client_id: seed.web.id, refresh_token: token
-      })
-      return request
-    },
-    onResponse: (status, body) => {
-      if (status === 200) queue.push((JSON.parse(body) as { refresh_token: string }).refresh_token)
-    }
-  }
+  const { refreshQueue, seed } = service(fixture, server)
   return {
     url: url(fixture, server, '/token'),
     connections: fixture.settings.connections,
     seconds,
-    requests: [request]
+    requests: [refreshRequest(refreshQueue, seed.web.id)]
   }
 }
 
