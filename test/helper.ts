@@ -105,6 +105,13 @@ export function basic (clientId: string, secret: string): string {
   return `Basic ${Buffer.from(`${encode(clientId)}:${encode(secret)}`).toString('base64')}`
 }
 
+/** The service with a route `/resource` behind `authenticate`, as a host would add one. */
+export async function protectedApp (t: Test, options: BuildOptions = {}) {
+  return await build(t, options, (app) => {
+    app.get('/resource', { preHandler: app.authenticate }, async (request) => request.user)
+  })
+}
+
 /** Registers a client in the app's store and resolves its secret (undefined when public). */
 export async function registerClient (
   fastify: FastifyInstance, registration: ClientRegistration
@@ -169,6 +176,17 @@ export function postgresUrlFor (t: Test): string {
     await client.end()
   })
   return `${POSTGRES_TEST_URL}?schema=${schema}`
+}
+
+/**
+ * A PostgreSQL URL for a schema of its own that reaches the server through a tcpProxy, so a test
+ * can cut or freeze the connection without touching the server.
+ */
+export async function postgresBehindProxy (t: Test) {
+  const url = new URL(postgresUrlFor(t))
+  const proxy = await tcpProxy(t, Number(url.port === '' ? 5432 : url.port))
+  url.host = `127.0.0.1:${proxy.port}`
+  return { proxy, databaseUrl: url.toString() }
 }
 
 export type EngineName = 'sqlite' | 'postgres'

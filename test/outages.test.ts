@@ -1,14 +1,13 @@
 import t from 'tap'
 import {
-  build, login, postgresUnavailable, postgresUrlFor, skipWithout, tcpProxy
+  build, login, postgresBehindProxy, postgresUnavailable, skipWithout
 } from './helper.js'
 
 t.test('with PostgreSQL away every route answers 503 in the error shape, then recovers',
   async (t) => {
     const reason = await postgresUnavailable()
     if (reason !== undefined) return skipWithout(t, reason)
-    const proxy = await tcpProxy(t, 5432)
-    const databaseUrl = postgresUrlFor(t).replace('127.0.0.1:5432', `127.0.0.1:${proxy.port}`)
+    const { proxy, databaseUrl } = await postgresBehindProxy(t)
     const fastify = await build(t, { databaseUrl })
     t.equal((await login(fastify)).statusCode, 200)
 
@@ -45,9 +44,8 @@ t.test('a PostgreSQL that accepts connections and never answers stops the start,
   'DATABASE_URL', async (t) => {
   const reason = await postgresUnavailable()
   if (reason !== undefined) return skipWithout(t, reason)
-  const proxy = await tcpProxy(t, 5432)
+  const { proxy, databaseUrl } = await postgresBehindProxy(t)
   proxy.freeze()
-  const databaseUrl = postgresUrlFor(t).replace('127.0.0.1:5432', `127.0.0.1:${proxy.port}`)
   const started = Date.now()
   await t.rejects(build(t, { databaseUrl }), {
     code: 'FTI_CONFIG',
@@ -59,8 +57,7 @@ t.test('a PostgreSQL that accepts connections and never answers stops the start,
 t.test('an outage is logged once per 10 s, not once per request', async (t) => {
   const reason = await postgresUnavailable()
   if (reason !== undefined) return skipWithout(t, reason)
-  const proxy = await tcpProxy(t, 5432)
-  const databaseUrl = postgresUrlFor(t).replace('127.0.0.1:5432', `127.0.0.1:${proxy.port}`)
+  const { proxy, databaseUrl } = await postgresBehindProxy(t)
   const logs: Array<Record<string, unknown>> = []
   const fastify = await build(t, { databaseUrl, logs })
 

@@ -5,8 +5,8 @@ import SQLite from 'better-sqlite3'
 import t from 'tap'
 import { trustProxyFunction } from '../src/config.js'
 import {
-  FORM, JSON_HEADERS, PASSWORD, USERNAME, basic, build, form, login, post, rawExchange,
-  registerClient
+  FORM, JSON_HEADERS, PASSWORD, USERNAME, basic, build, form, login, post, protectedApp,
+  rawExchange, registerClient
 } from './helper.js'
 
 t.test('thirty wrong passwords: locked before the thirtieth, the right one works after',
@@ -265,9 +265,7 @@ t.test('what Node and Fastify refuse before a route runs is answered in the OAut
 
 t.test('two Authorization headers, or a compressed body, are refused, not guessed at',
   async (t) => {
-    const fastify = await build(t, {}, (app) => {
-      app.get('/resource', { preHandler: app.authenticate }, async (request) => request.user)
-    })
+    const fastify = await protectedApp(t)
     await fastify.listen({ host: '127.0.0.1', port: 0 })
     const { port } = fastify.server.address() as { port: number }
     const accessToken = (await login(fastify)).json().access_token

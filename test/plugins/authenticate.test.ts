@@ -1,20 +1,12 @@
 import { createHmac } from 'node:crypto'
 import { createSigner } from 'fast-jwt'
-import t, { type Test } from 'tap'
-import { basic, build, login, post, registerClient } from '../helper.js'
+import t from 'tap'
+import { basic, build, login, post, protectedApp, registerClient } from '../helper.js'
 
 type App = Awaited<ReturnType<typeof build>>
 
 const ISSUER = 'http://localhost:3000'
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
-
-/** The service with a protected route, as a host would add one. */
-async function protectedApp (t: Test) {
-  const fastify = await build(t, {}, (app) => {
-    app.get('/resource', { preHandler: app.authenticate }, async (request) => request.user)
-  })
-  return fastify
-}
 
 async function get (fastify: App, authorization?: string) {
   return await fastify.inject({

@@ -161,7 +161,10 @@ t.test('a bad value stops the start with a message naming the variable', async (
     [{ REDIS_URL: 'redis://' }, /^REDIS_URL must be/],
     [{ REDIS_URL: 'redis://cache:6379/abc' }, /^REDIS_URL may name a database by number/],
     [{ REDIS_URL: 'redis://cache:6379?db=1' }, /^REDIS_URL takes no query string or fragment/],
-    [{ REDIS_URL: 'redis://:hunter%ZZ@cache:6379' }, /^REDIS_URL has a user name or password with a bad percent-escape/],
+    [
+      { REDIS_URL: 'redis://:hunter%ZZ@cache:6379' },
+      /^REDIS_URL has a user name or password with a bad percent-escape/
+    ],
     [{ REDIS_KEY_PREFIX: 'two words' }, /^REDIS_KEY_PREFIX must be 1 to 64 printable ASCII/],
     [{ REDIS_KEY_PREFIX: 'a\nb' }, /^REDIS_KEY_PREFIX must be/],
     [{ TRUST_PROXY: '10.0.0.0/99' }, /^TRUST_PROXY must be/],

@@ -8,7 +8,8 @@ import {
 } from '../../../src/store/database.js'
 import { hashRefreshToken, startFamily } from '../../../src/refresh.js'
 import {
-  POSTGRES_TEST_URL, onEachEngine, postgresUnavailable, postgresUrlFor, skipWithout, tcpProxy
+  POSTGRES_TEST_URL, onEachEngine, postgresBehindProxy, postgresUnavailable, postgresUrlFor,
+  skipWithout
 } from '../../helper.js'
 
 onEachEngine(t, 'migrations run once and are a no-op after', async (t, url) => {
@@ -191,8 +192,7 @@ t.test('PostgreSQL going away mid-query fails the query, never the process, and 
   async (t) => {
     const reason = await postgresUnavailable()
     if (reason !== undefined) return skipWithout(t, reason)
-    const proxy = await tcpProxy(t, 5432)
-    const url = postgresUrlFor(t).replace('127.0.0.1:5432', `127.0.0.1:${proxy.port}`)
+    const { proxy, databaseUrl: url } = await postgresBehindProxy(t)
     const db = await openDatabase(url)
     t.teardown(() => db.destroy())
     const store = await openStore(url)
