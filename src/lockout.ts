@@ -86,8 +86,7 @@ export class LoginLockout implements Lockout {
     if (entry.lockedUntil > now) {
       return { refused: true, retryAfter: Math.ceil((entry.lockedUntil - now) / 1000), busy: false }
     }
-    // A quiet spell as long as the longest lock forgives earlier failures.
-    if (now - entry.lastFailure > this.#policy.maxDuration * 1000) entry.failures = 0
+    this.#forgive(entry, now)
     if (entry.underWay >= budget(this.#policy.threshold, entry.failures)) {
       return { refused: true, retryAfter: 1, busy: true }
     }
@@ -102,6 +101,16 @@ export class LoginLockout implements Lockout {
         return this.#settle(username, entry, outcome, Date.now())
       }
     }
+  }
+
+  /**
+   * Counts a failure of an attempt admitted elsewhere (by Redis, which went away before it could
+   * hear the outcome); resolves the seconds of the lock it starts (0: none).
+   */
+  failAt (username: string, now: number): number {
+    const entry = this.#entry(username, now)
+    this.#forgive(entry, now)
+    return this.#fail(entry, now)
   }
 
   /** Seconds until the username may try again (0: now), counting nothing. */
@@ -143,7 +152,15 @@ export class LoginLockout implements Lockout {
       }
       return 0
     }
+    return this.#fail(entry, now)
+  }
 
+  /** A quiet spell as long as the longest lock forgives earlier failures. */
+  #forgive (entry: Entry, now: number): void {
+    if (now - entry.lastFailure > this.#policy.maxDuration * 1000) entry.failures = 0
+  }
+
+  #fail (entry: Entry, now: number): number {
     entry.failures += 1
     entry.lastFailure = now
     const seconds = lockSeconds(this.#policy, entry.failures)
@@ -279,9 +296,7 @@ export class SharedLockout implements Lockout {
     } catch (error) {
       // The attempt stops counting as under way by itself; a failure is counted here meanwhile.
       this.#redis.failed(error)
-      if (outcome !== 'failure') return 0
-      const local = this.#local.attemptAt(username, Date.now())
-      return local.refused ? 0 : await local.settle('failure')
+      return outcome === 'failure' ? this.#local.failAt(username, Date.now()) : 0
     }
   }
 }

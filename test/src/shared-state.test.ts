@@ -182,6 +182,26 @@ t.test('a lock holds through a Redis outage and an emptied Redis', async (t) => 
   t.ok(await lockedOut(), 'and still locked after it came back without the lock')
 })
 
+t.test('failures Redis could not hear, admitted before it stalled, still count here',
+  async (t) => {
+    const redis = await ownRedisServer(t)
+    if (typeof redis === 'string') return skipWithout(t, redis)
+    const lockout = new SharedLockout({ threshold: 2, duration: 30, maxDuration: 900 },
+      await replicaRedis(t, redis.url, redisPrefixFor(t)))
+    const admitted = [await lockout.attempt('dave'), await lockout.attempt('dave')]
+    t.ok(admitted.every((attempt) => !attempt.refused), 'both admitted by Redis')
+
+    redis.pause()
+    t.teardown(() => { redis.resume() })
+    const locks = []
+    for (const attempt of admitted) {
+      if (!attempt.refused) locks.push(await attempt.settle('failure'))
+    }
+    t.same(locks, [0, 30], 'the second failure locks, counted in this process')
+    t.match(await lockout.attempt('dave'), { refused: true, busy: false, retryAfter: 30 },
+      'and the lock holds while Redis is away')
+  })
+
 t.test('a REDIS_URL whose database that Redis lacks stops the start, naming the variable',
   async (t) => {
     const redis = await ownRedisServer(t)
@@ -212,7 +232,8 @@ t.test('REDIS_URL credentials that Redis refuses stop the start, naming the vari
       }, url)
       t.notMatch(error?.message, /wrong-pass-phrase/, 'without the password')
     }
-    const fastify = await build(t, { env: { REDIS_URL: `redis://:right-pass-phrase@127.0.0.1:${port}` } })
+    const right = `redis://:right-pass-phrase@127.0.0.1:${port}`
+    const fastify = await build(t, { env: { REDIS_URL: right } })
     t.equal((await fastify.inject('/health/ready')).json().status, 'ready', 'the right one works')
   })
 
