@@ -113,6 +113,31 @@ export class LoginLockout implements Lockout {
     return this.#fail(entry, now)
   }
 
+  /**
+   * Takes the failure count Redis gave (a mirror, so that a fallback to this process while Redis
+   * is away goes on from it, not from zero).
+   */
+  learn (username: string, failures: number, now: number): void {
+    const entry = this.#entry(username, now)
+    if (failures > entry.failures || failures === 0) entry.lastFailure = now
+    entry.failures = failures
+  }
+
+  /**
+   * Counts an attempt Redis admitted as under way here too, until the returned function is
+   * called: should Redis go away meanwhile, this process still knows what is being checked.
+   */
+  hold (username: string, now: number): () => void {
+    const entry = this.#entry(username, now)
+    entry.underWay += 1
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      entry.underWay -= 1
+    }
+  }
+
   /** Seconds until the username may try again (0: now), counting nothing. */
   lockedForAt (username: string, now: number): number {
     const lockedUntil = this.#entries.get(username)?.lockedUntil ?? 0
@@ -189,53 +214,65 @@ const UNDER_WAY_MS = 30_000
 
 /**
  * Admits an attempt, atomically. KEYS: failures, attempts under way (a sorted set of ids by
- * time), lock. ARGV: threshold, id, now (ms). While locked: the negative milliseconds left;
- * with as many attempts under way as may still fail (one, once a lock has passed): -1; otherwise
- * the attempt is added and 0.
+ * time), lock. ARGV: threshold, id, now (ms), then ids this replica abandoned (to remove first).
+ * Answers { verdict, lock milliseconds left, failures }: verdict 0 admitted (the attempt is
+ * added), 1 locked, 2 refused with as many attempts under way as may still fail (one, once a
+ * lock has passed).
  */
 const ADMIT_SCRIPT = `
+for i = 4, #ARGV do redis.call('ZREM', KEYS[2], ARGV[i]) end
+local failures = tonumber(redis.call('GET', KEYS[1]) or '0')
 local left = redis.call('PTTL', KEYS[3])
-if left > 0 then return -left end
+if left > 0 then return { 1, left, failures } end
 local now = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ${UNDER_WAY_MS})
-local failures = tonumber(redis.call('GET', KEYS[1]) or '0')
 local threshold = tonumber(ARGV[1])
 local budget = threshold - failures
 if failures >= threshold then budget = 1 end
-if redis.call('ZCARD', KEYS[2]) >= budget then return -1 end
+if redis.call('ZCARD', KEYS[2]) >= budget then return { 2, 0, failures } end
 redis.call('ZADD', KEYS[2], now, ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ${UNDER_WAY_MS})
-return 0
+return { 0, 0, failures }
 `
 
 /**
  * Settles an attempt. KEYS as above. ARGV: id, outcome, threshold, first lock and longest lock
  * in milliseconds. A failure is counted (the count is forgotten after a quiet spell as long as
- * the longest lock) and sets the lock it earns: its milliseconds, or 0, are the answer. A success
- * clears the count and any lock.
+ * the longest lock) and sets the lock it earns; a success clears the count and any lock.
+ * Answers { lock milliseconds set (0: none), failures }.
  */
 const SETTLE_SCRIPT = `
 redis.call('ZREM', KEYS[2], ARGV[1])
 if ARGV[2] == 'success' then
   redis.call('DEL', KEYS[1], KEYS[3])
-  return 0
+  return { 0, 0 }
 end
-if ARGV[2] ~= 'failure' then return 0 end
+if ARGV[2] ~= 'failure' then
+  return { 0, tonumber(redis.call('GET', KEYS[1]) or '0') }
+end
 local failures = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 local threshold = tonumber(ARGV[3])
-if failures < threshold then return 0 end
+if failures < threshold then return { 0, failures } end
 local lock = math.min(tonumber(ARGV[4]) * 2 ^ (failures - threshold), tonumber(ARGV[5]))
 redis.call('SET', KEYS[3], '1', 'PX', lock)
-return lock
+return { lock, failures }
 `
 
-type Script = (...args: Array<string | number>) => Promise<number>
+type Script = (...args: Array<string | number>) => Promise<number[]>
+
+const ADMITTED = 0
+const LOCKED = 1
 
 /**
- * Lockout state in Redis, so attempts add up across replicas. While Redis is away, this process
- * counts on its own, and locks it has seen from Redis hold, so guessing stays slow during an
- * outage and after Redis comes back empty.
+ * Lockout state in Redis, so attempts add up across replicas. This process mirrors what Redis
+ * says of the usernames it serves (failures, locks, its own attempts under way), so that while
+ * Redis is away it goes on from there rather than from zero, and locks it has seen hold after
+ * Redis comes back empty.
+ *
+ * A command that timed out may still run when a stalled Redis wakes up, adding an attempt under
+ * way that nothing settles. Such ids are remembered and removed when Redis is back and at the
+ * next attempt for the username; until then (or UNDER_WAY_MS) they count against its budget.
  */
 export class SharedLockout implements Lockout {
   readonly #policy: LockoutPolicy
@@ -243,6 +280,8 @@ export class SharedLockout implements Lockout {
   readonly #local: LoginLockout
   readonly #admit: Script
   readonly #settle: Script
+  /** Ids of attempts whose admit or settle timed out: id -> username and when. */
+  readonly #abandoned = new Map<string, { username: string, at: number }>()
 
   constructor (policy: LockoutPolicy, redis: SharedRedis) {
     this.#policy = policy
@@ -253,6 +292,7 @@ export class SharedLockout implements Lockout {
     const client = redis.client as unknown as Record<string, Script>
     this.#admit = (client.tokenIssuerAdmitLogin as Script).bind(client)
     this.#settle = (client.tokenIssuerSettleLogin as Script).bind(client)
+    redis.on('up', () => { this.#removeAbandoned() })
   }
 
   async attempt (username: string): Promise<Admitted | Refused> {
@@ -265,21 +305,33 @@ export class SharedLockout implements Lockout {
 
     const keys = keysOf(username)
     const id = randomUUID()
-    let admitted: number
+    let verdict: number[]
     try {
-      admitted = await this.#admit(...keys, this.#policy.threshold, id, now)
+      verdict = await this.#admit(...keys, this.#policy.threshold, id, now,
+        ...this.#abandonedBy(username, now))
     } catch (error) {
+      this.#abandon(id, username)
       this.#redis.failed(error)
       return await this.#local.attempt(username)
     }
-    if (admitted === -1) return { refused: true, retryAfter: 1, busy: true }
-    if (admitted < 0) {
-      this.#local.lockUntil(username, now - admitted, now)
-      return { refused: true, retryAfter: Math.ceil(-admitted / 1000), busy: false }
+    const [outcome = ADMITTED, lockLeft = 0, failures = 0] = verdict
+    this.#local.learn(username, failures, now)
+    if (outcome === LOCKED) {
+      this.#local.lockUntil(username, now + lockLeft, now)
+      return { refused: true, retryAfter: Math.ceil(lockLeft / 1000), busy: false }
     }
+    if (outcome !== ADMITTED) return { refused: true, retryAfter: 1, busy: true }
+
+    const release = this.#local.hold(username, now)
+    let settled = false
     return {
       refused: false,
-      settle: async (outcome) => await this.#settleIn(username, keys, id, outcome)
+      settle: async (result) => {
+        if (settled) return 0
+        settled = true
+        release()
+        return await this.#settleIn(username, keys, id, result)
+      }
     }
   }
 
@@ -289,15 +341,51 @@ export class SharedLockout implements Lockout {
     const { threshold, duration, maxDuration } = this.#policy
     if (outcome === 'success') this.#local.forget(username)
     try {
-      const milliseconds = await this.#settle(...keys, id, outcome, threshold, duration * 1000,
-        maxDuration * 1000)
-      if (milliseconds > 0) this.#local.lockUntil(username, Date.now() + milliseconds, Date.now())
+      const [milliseconds = 0, failures = 0] = await this.#settle(...keys, id, outcome, threshold,
+        duration * 1000, maxDuration * 1000)
+      const now = Date.now()
+      this.#local.learn(username, failures, now)
+      if (milliseconds > 0) this.#local.lockUntil(username, now + milliseconds, now)
       return Math.ceil(milliseconds / 1000)
     } catch (error) {
-      // The attempt stops counting as under way by itself; a failure is counted here meanwhile.
+      // Counted here meanwhile; in Redis the attempt is removed once Redis answers again.
+      this.#abandon(id, username)
       this.#redis.failed(error)
       return outcome === 'failure' ? this.#local.failAt(username, Date.now()) : 0
     }
+  }
+
+  #abandon (id: string, username: string): void {
+    this.#abandoned.set(id, { username, at: Date.now() })
+  }
+
+  /** The abandoned ids of a username still worth removing; older ones have expired anyway. */
+  #abandonedBy (username: string, now: number): string[] {
+    const ids: string[] = []
+    for (const [id, entry] of this.#abandoned) {
+      if (now - entry.at > UNDER_WAY_MS) this.#abandoned.delete(id)
+      else if (entry.username === username) ids.push(id)
+    }
+    return ids
+  }
+
+  /**
+   * Removes every abandoned id from Redis, now and once more a second later: a command the
+   * stalled Redis still held may run after the first removal.
+   */
+  #removeAbandoned (): void {
+    const remove = () => {
+      const now = Date.now()
+      for (const [id, { username, at }] of this.#abandoned) {
+        if (now - at > UNDER_WAY_MS) {
+          this.#abandoned.delete(id)
+          continue
+        }
+        this.#redis.client.zrem(keysOf(username)[1] as string, id).catch(() => {})
+      }
+    }
+    remove()
+    setTimeout(remove, 1000).unref()
   }
 }
 

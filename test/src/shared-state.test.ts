@@ -202,6 +202,63 @@ t.test('failures Redis could not hear, admitted before it stalled, still count h
       'and the lock holds while Redis is away')
   })
 
+t.test('when Redis stalls, this process goes on from the failures Redis had counted',
+  async (t) => {
+    const redis = await ownRedisServer(t)
+    if (typeof redis === 'string') return skipWithout(t, redis)
+    const lockout = new SharedLockout({ threshold: 2, duration: 30, maxDuration: 900 },
+      await replicaRedis(t, redis.url, redisPrefixFor(t)))
+    const first = await lockout.attempt('erin')
+    t.equal(first.refused ? -1 : await first.settle('failure'), 0, 'one failure, in Redis')
+
+    redis.pause()
+    t.teardown(() => { redis.resume() })
+    const second = await lockout.attempt('erin')
+    t.equal(second.refused, false, 'admitted by this process once Redis does not answer')
+    t.equal(second.refused ? -1 : await second.settle('failure'), 30,
+      'and its failure is the second: it locks')
+  })
+
+t.test('when Redis stalls, attempts it admitted still count here as under way', async (t) => {
+  const redis = await ownRedisServer(t)
+  if (typeof redis === 'string') return skipWithout(t, redis)
+  const lockout = new SharedLockout({ threshold: 2, duration: 30, maxDuration: 900 },
+    await replicaRedis(t, redis.url, redisPrefixFor(t)))
+  const running = [await lockout.attempt('fred'), await lockout.attempt('fred')]
+  t.ok(running.every((attempt) => !attempt.refused), 'two admitted by Redis')
+
+  redis.pause()
+  t.teardown(() => { redis.resume() })
+  t.match(await lockout.attempt('fred'), { refused: true, busy: true },
+    'a third waits, though Redis cannot say so')
+})
+
+t.test('an attempt a stalled Redis admits after its caller gave up is removed when it is back',
+  async (t) => {
+    const redis = await ownRedisServer(t)
+    if (typeof redis === 'string') return skipWithout(t, redis)
+    const prefix = redisPrefixFor(t)
+    const shared = await replicaRedis(t, redis.url, prefix)
+    const lockout = new SharedLockout({ threshold: 2, duration: 30, maxDuration: 900 }, shared)
+    const first = await lockout.attempt('gail')
+    if (!first.refused) await first.settle('failure')
+
+    redis.pause()
+    const meanwhile = await lockout.attempt('gail')
+    t.equal(meanwhile.refused, false, 'admitted here while Redis does not answer')
+    if (!meanwhile.refused) await meanwhile.settle('error')
+    redis.resume()
+    await until(() => shared.up, 'Redis is back')
+
+    const raw = new Redis(redis.url, { keyPrefix: prefix })
+    t.teardown(() => { raw.disconnect() })
+    await until(async () => await raw.zcard('lockout:under-way:gail') === 0,
+      'the attempt Redis ran late is removed')
+    const after = await lockout.attempt('gail')
+    t.equal(after.refused, false, 'so the username is not busy for the next 30 s')
+    if (!after.refused) await after.settle('success')
+  })
+
 t.test('a REDIS_URL whose database that Redis lacks stops the start, naming the variable',
   async (t) => {
     const redis = await ownRedisServer(t)
