@@ -21,17 +21,15 @@ import { load1, machineInfo, setUpPinning } from './lib/machine.js'
 import { startService, type ServerProcess } from './lib/processes.js'
 import { writeReport } from './lib/report.js'
 import { databaseUrlIn, seedService } from './lib/seed.js'
-import { ROOT, benchSettings } from './lib/settings.js'
+import { ROOT, benchSettings, wholeFrom } from './lib/settings.js'
 import { passwordRequest, refreshRequest } from './lib/token-requests.js'
 import { openStore } from '../src/store/index.js'
 
 const settings = benchSettings()
 const scale = settings.quick ? 10 : 1
-const integer = (name: string, fallback: number) =>
-  Math.round(Number(process.env[name] ?? fallback))
-const users = integer('BENCH_GROWTH_USERS', 100_000 / scale)
-const tokens = integer('BENCH_GROWTH_TOKENS', 1_000_000 / scale)
-const connections = integer('BENCH_GROWTH_CONNECTIONS', 1)
+const users = wholeFrom('BENCH_GROWTH_USERS', 100_000 / scale)
+const tokens = wholeFrom('BENCH_GROWTH_TOKENS', 1_000_000 / scale)
+const connections = wholeFrom('BENCH_GROWTH_CONNECTIONS', 1)
 const expiredFamilies = 10_000 / scale
 const deadFamilies = 5_000 / scale
 const deniedEach = 50_000 / scale
@@ -66,6 +64,10 @@ function refreshLoad (port: number, queue: string[], client: string): LoadOption
 
 async function latency (options: LoadOptions): Promise<GrowthLatency> {
   const result = await runLoad(options)
+  // Without one good answer there is no latency to report, and a results file must not say so.
+  if (result.ok === 0) {
+    throw new Error(`no request to ${options.url} succeeded: ${JSON.stringify(result.statusCodes)}`)
+  }
   return { p50: result.p50, p99: result.p99, rps: result.rps, failed: result.failed }
 }
 

@@ -44,11 +44,12 @@ export interface BenchSettings {
 
 const EXPERIMENT = /^(BENCH_SERVICE_|BENCH_SQLITE_|MALLOC_|UV_THREADPOOL_SIZE$)/
 
-function numberFrom (name: string, fallback: number): number {
+/** A setting that counts something (seconds, rounds, connections): a whole number, at least 1. */
+export function wholeFrom (name: string, fallback: number): number {
   const raw = process.env[name]
   if (raw === undefined || raw === '') return fallback
-  const value = Number(raw)
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`)
+  const value = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN
+  if (!(value >= 1)) throw new Error(`${name} must be a whole number of at least 1 (got ${raw})`)
   return value
 }
 
@@ -67,11 +68,11 @@ export function benchSettings (): BenchSettings {
   const apart = quick ? 'quick' : experiment.length > 0 ? 'experiment' : ''
   return {
     quick,
-    seconds: Math.round(numberFrom('BENCH_SECONDS', quick ? 1 : 3)),
-    rounds: Math.round(numberFrom('BENCH_ROUNDS', quick ? 2 : 6)),
-    warmupSeconds: Math.round(numberFrom('BENCH_WARMUP_SECONDS', 1)),
-    connections: Math.round(numberFrom('BENCH_CONNECTIONS', 32)),
-    probeRate: Math.round(numberFrom('BENCH_PROBE_RATE', 200)),
+    seconds: wholeFrom('BENCH_SECONDS', quick ? 1 : 3),
+    rounds: wholeFrom('BENCH_ROUNDS', quick ? 2 : 6),
+    warmupSeconds: wholeFrom('BENCH_WARMUP_SECONDS', 1),
+    connections: wholeFrom('BENCH_CONNECTIONS', 32),
+    probeRate: wholeFrom('BENCH_PROBE_RATE', 200),
     algorithm: process.env.BENCH_ALGORITHM ?? 'ES256',
     logLevel: process.env.BENCH_LOG_LEVEL ?? 'warn',
     pin: process.env.BENCH_PIN !== '0',
