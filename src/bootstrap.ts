@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { rm, writeFile } from 'node:fs/promises'
+import { rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
 import { addUser, findUser } from './accounts.js'
@@ -41,16 +41,20 @@ export async function bootstrapFirstUser (options: BootstrapOptions): Promise<vo
     return
   }
 
-  // The file is written first: an admin whose password could not be saved would be locked out.
+  // The password is written first: an admin whose password could not be saved would be locked
+  // out. It goes to a file of this process's own, renamed into place only once the admin is
+  // created: replicas racing on one store and one DATA_DIR must not remove the winner's file.
   const password = randomBytes(18).toString('base64url')
   const file = join(options.dataDir, INITIAL_PASSWORD_FILE)
-  await writePrivateFile(file, `${password}\n`)
+  const pending = `${file}.${randomBytes(6).toString('hex')}.pending`
+  await writePrivateFile(pending, `${password}\n`)
   const admin = await addUser(options.users, 'admin', password).catch(() => undefined)
   if (admin === undefined) {
     // Another replica sharing the store created it first; its file is the one that counts.
-    await rm(file, { force: true })
+    await rm(pending, { force: true })
     return
   }
+  await rename(pending, file)
   options.log.warn({ username: 'admin', passwordFile: file },
     'created user admin; its password is in the file named here (delete it once changed)')
 }

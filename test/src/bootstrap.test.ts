@@ -1,7 +1,9 @@
-import { readFileSync, statSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import Fastify from 'fastify'
 import t from 'tap'
-import { INITIAL_PASSWORD_FILE } from '../../src/bootstrap.js'
+import { INITIAL_PASSWORD_FILE, bootstrapFirstUser } from '../../src/bootstrap.js'
+import { openStore } from '../../src/store/index.js'
 import { build, login } from '../helper.js'
 
 t.test(
@@ -46,3 +48,19 @@ t.test('a store that has users is left alone on the next start', async (t) => {
   })
   t.same((await again.tokenStore.users.list()).map((user) => user.username), ['user-1'])
 })
+
+t.test('replicas starting together on one store and one DATA_DIR keep the winner\'s password',
+  async (t) => {
+    const dataDir = t.testdir()
+    const store = await openStore(`sqlite:${join(dataDir, 'token-issuer.db')}`)
+    const log = Fastify({ logger: false }).log
+    await Promise.all([1, 2, 3].map(async () =>
+      await bootstrapFirstUser({ users: store.users, dataDir, log })))
+    await store.close()
+    t.same(readdirSync(dataDir).filter((name) => name.includes(INITIAL_PASSWORD_FILE)),
+      [INITIAL_PASSWORD_FILE], 'one password file, nothing left pending')
+
+    const password = readFileSync(join(dataDir, INITIAL_PASSWORD_FILE), 'utf8').trim()
+    const fastify = await build(t, { dataDir })
+    t.equal((await login(fastify, 'admin', password)).statusCode, 200, 'and it is admin\'s')
+  })
