@@ -63,6 +63,8 @@ interface Entry {
   lastFailure: number
   /** When a lock learned from Redis was last seen there. */
   seenAt?: number
+  /** The lock was set here (while Redis was away): Redis does not know it. */
+  ownLock?: boolean
 }
 
 /** Usernames tracked at most; the least recently used are forgotten first. */
@@ -149,20 +151,27 @@ export class LoginLockout implements Lockout {
     const entry = this.#entry(username, now)
     entry.lockedUntil = Math.max(entry.lockedUntil, lockedUntil)
     entry.seenAt = now
+    entry.ownLock = false
   }
 
   /** A success lifts a lock learned from Redis too. */
   forget (username: string): void {
     const entry = this.#entries.get(username)
     if (entry !== undefined && entry.underWay === 0) this.#entries.delete(username)
-    else if (entry !== undefined) Object.assign(entry, { failures: 0, lockedUntil: 0 })
+    else if (entry !== undefined) {
+      Object.assign(entry, { failures: 0, lockedUntil: 0, ownLock: false })
+    }
   }
 
-  /** Seconds left of a lock learned from Redis before `time` (0: none). */
-  lockedSince (username: string, time: number, now: number): number {
+  /**
+   * Seconds left of a lock Redis does not know (0: none): one set here while Redis was away, or
+   * one learned from Redis before `time`, when Redis restarted empty.
+   */
+  heldAt (username: string, time: number, now: number): number {
     const entry = this.#entries.get(username)
-    if (entry?.seenAt === undefined || entry.seenAt >= time) return 0
-    return this.lockedForAt(username, now)
+    const unknownToRedis = entry?.ownLock === true ||
+      (entry?.seenAt !== undefined && entry.seenAt < time)
+    return unknownToRedis ? this.lockedForAt(username, now) : 0
   }
 
   #settle (username: string, entry: Entry, outcome: Outcome, now: number): number {
@@ -189,7 +198,10 @@ export class LoginLockout implements Lockout {
     entry.failures += 1
     entry.lastFailure = now
     const seconds = lockSeconds(this.#policy, entry.failures)
-    if (seconds > 0) entry.lockedUntil = now + seconds * 1000
+    if (seconds > 0) {
+      entry.lockedUntil = now + seconds * 1000
+      entry.ownLock = true
+    }
     return seconds
   }
 
@@ -298,9 +310,9 @@ export class SharedLockout implements Lockout {
   async attempt (username: string): Promise<Admitted | Refused> {
     if (!this.#redis.up) return await this.#local.attempt(username)
     const now = Date.now()
-    // A lock this replica saw before Redis restarted empty holds: Redis no longer knows it.
-    // Otherwise Redis is the truth, so a success elsewhere lifts a lock everywhere.
-    const held = this.#local.lockedSince(username, this.#redis.restartedAt, now)
+    // A lock Redis does not know holds: one set here while Redis was away, or one seen before
+    // Redis restarted empty. Otherwise Redis is the truth: a success elsewhere lifts a lock.
+    const held = this.#local.heldAt(username, this.#redis.restartedAt, now)
     if (held > 0) return { refused: true, retryAfter: held, busy: false }
 
     const keys = keysOf(username)
@@ -329,8 +341,13 @@ export class SharedLockout implements Lockout {
       settle: async (result) => {
         if (settled) return 0
         settled = true
-        release()
-        return await this.#settleIn(username, keys, id, result)
+        try {
+          return await this.#settleIn(username, keys, id, result)
+        } finally {
+          // Only now: until Redis has the outcome (or has failed to take it), a fallback to
+          // this process must still see the attempt under way.
+          release()
+        }
       }
     }
   }

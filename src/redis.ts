@@ -141,7 +141,8 @@ export class SharedRedis extends EventEmitter {
   failed (error: unknown): void {
     if (!/timed out/i.test((error as Error).message ?? '')) return
     this.#lost('commands time out')
-    this.client.disconnect(true)
+    // Once per stalled connection: every command in flight on it times out alike.
+    if (this.client.status === 'ready') this.client.disconnect(true)
   }
 
   /** True while commands can be sent. */

@@ -259,6 +259,41 @@ t.test('an attempt a stalled Redis admits after its caller gave up is removed wh
     if (!after.refused) await after.settle('success')
   })
 
+t.test('a lock set here while Redis was away holds once Redis is back', async (t) => {
+  const redis = await ownRedisServer(t)
+  if (typeof redis === 'string') return skipWithout(t, redis)
+  const shared = await replicaRedis(t, redis.url, redisPrefixFor(t))
+  const lockout = new SharedLockout({ threshold: 2, duration: 30, maxDuration: 900 }, shared)
+
+  redis.pause()
+  for (const expected of [0, 30]) {
+    const attempt = await lockout.attempt('hank')
+    t.equal(attempt.refused ? -1 : await attempt.settle('failure'), expected)
+  }
+  redis.resume()
+  await until(() => shared.up, 'Redis is back')
+  t.match(await lockout.attempt('hank'), { refused: true, busy: false, retryAfter: 30 },
+    'Redis never heard of it, and the lock holds')
+})
+
+t.test('a burst during a stall: attempts settling against the stalled Redis still count',
+  async (t) => {
+    const redis = await ownRedisServer(t)
+    if (typeof redis === 'string') return skipWithout(t, redis)
+    const lockout = new SharedLockout({ threshold: 2, duration: 30, maxDuration: 900 },
+      await replicaRedis(t, redis.url, redisPrefixFor(t)))
+    const running = [await lockout.attempt('ivy'), await lockout.attempt('ivy')]
+    redis.pause()
+    t.teardown(() => { redis.resume() })
+    // A third arrives, then both settle against the stalled Redis: its admit times out first,
+    // while theirs are still waiting.
+    const third = lockout.attempt('ivy')
+    const settling = running.map(async (attempt) =>
+      attempt.refused ? -1 : await attempt.settle('failure'))
+    t.match(await third, { refused: true, busy: true }, 'no third check while two are settling')
+    t.same((await Promise.all(settling)).sort(), [0, 30], 'and their two failures lock')
+  })
+
 t.test('a REDIS_URL whose database that Redis lacks stops the start, naming the variable',
   async (t) => {
     const redis = await ownRedisServer(t)
