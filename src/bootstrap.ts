@@ -48,10 +48,13 @@ export async function bootstrapFirstUser (options: BootstrapOptions): Promise<vo
   const file = join(options.dataDir, INITIAL_PASSWORD_FILE)
   const pending = `${file}.${randomBytes(6).toString('hex')}.pending`
   await writePrivateFile(pending, `${password}\n`)
-  const admin = await addUser(options.users, 'admin', password).catch(() => undefined)
-  if (admin === undefined) {
-    // Another replica sharing the store created it first; its file is the one that counts.
+  try {
+    await addUser(options.users, 'admin', password)
+  } catch (error) {
     await rm(pending, { force: true })
+    // Another replica sharing the store created it first: its file is the one that counts.
+    // Any other failure (the store went away) stops the start rather than leave no admin.
+    if (await findUser(options.users, 'admin') === undefined) throw error
     return
   }
   await rename(pending, file)

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import SQLite from 'better-sqlite3'
 import Fastify from 'fastify'
 import t from 'tap'
 import { INITIAL_PASSWORD_FILE, bootstrapFirstUser } from '../../src/bootstrap.js'
@@ -64,3 +65,19 @@ t.test('replicas starting together on one store and one DATA_DIR keep the winner
     const fastify = await build(t, { dataDir })
     t.equal((await login(fastify, 'admin', password)).statusCode, 200, 'and it is admin\'s')
   })
+
+t.test('an admin that cannot be stored stops the start, leaving no password file', async (t) => {
+  const dataDir = t.testdir()
+  const database = join(dataDir, 'token-issuer.db')
+  const store = await openStore(`sqlite:${database}`)
+  t.teardown(() => store.close())
+  const raw = new SQLite(database)
+  raw.exec('create trigger refuse before insert on users ' +
+    "begin select raise(abort, 'disk full'); end")
+  raw.close()
+
+  await t.rejects(bootstrapFirstUser({ users: store.users, dataDir, log: Fastify().log }),
+    { message: /disk full/ })
+  t.same(readdirSync(dataDir).filter((name) => name.includes(INITIAL_PASSWORD_FILE)), [],
+    'no file names a password that opens nothing')
+})
