@@ -65,6 +65,8 @@ interface Entry {
   seenAt?: number
   /** The lock was set here (while Redis was away): Redis does not know it. */
   ownLock?: boolean
+  /** Failures counted here that Redis has not heard of (with Redis only; 0 otherwise unread). */
+  unheard?: number
 }
 
 /** Usernames tracked at most; the least recently used are forgotten first. */
@@ -122,7 +124,18 @@ export class LoginLockout implements Lockout {
   learn (username: string, failures: number, now: number): void {
     const entry = this.#entry(username, now)
     if (failures > entry.failures || failures === 0) entry.lastFailure = now
-    entry.failures = failures
+    entry.failures = failures + (entry.unheard ?? 0)
+  }
+
+  /** Failures counted here that Redis has not heard of yet. */
+  unheard (username: string): number {
+    return this.#entries.get(username)?.unheard ?? 0
+  }
+
+  /** Redis has added `count` of the unheard failures to its own. */
+  heard (username: string, count: number): void {
+    const entry = this.#entries.get(username)
+    if (entry?.unheard !== undefined) entry.unheard = Math.max(0, entry.unheard - count)
   }
 
   /**
@@ -159,7 +172,7 @@ export class LoginLockout implements Lockout {
     const entry = this.#entries.get(username)
     if (entry !== undefined && entry.underWay === 0) this.#entries.delete(username)
     else if (entry !== undefined) {
-      Object.assign(entry, { failures: 0, lockedUntil: 0, ownLock: false })
+      Object.assign(entry, { failures: 0, lockedUntil: 0, ownLock: false, unheard: 0 })
     }
   }
 
@@ -191,11 +204,15 @@ export class LoginLockout implements Lockout {
 
   /** A quiet spell as long as the longest lock forgives earlier failures. */
   #forgive (entry: Entry, now: number): void {
-    if (now - entry.lastFailure > this.#policy.maxDuration * 1000) entry.failures = 0
+    if (now - entry.lastFailure > this.#policy.maxDuration * 1000) {
+      entry.failures = 0
+      entry.unheard = 0
+    }
   }
 
   #fail (entry: Entry, now: number): number {
     entry.failures += 1
+    entry.unheard = (entry.unheard ?? 0) + 1
     entry.lastFailure = now
     const seconds = lockSeconds(this.#policy, entry.failures)
     if (seconds > 0) {
@@ -226,13 +243,19 @@ const UNDER_WAY_MS = 30_000
 
 /**
  * Admits an attempt, atomically. KEYS: failures, attempts under way (a sorted set of ids by
- * time), lock. ARGV: threshold, id, now (ms), then ids this replica abandoned (to remove first).
+ * time), lock. ARGV: threshold, id, now (ms), failures the replica counted while Redis was away
+ * (added first), the longest lock (ms, for their expiry), then ids the replica abandoned (removed
+ * first).
  * Answers { verdict, lock milliseconds left, failures }: verdict 0 admitted (the attempt is
  * added), 1 locked, 2 refused with as many attempts under way as may still fail (one, once a
  * lock has passed).
  */
 const ADMIT_SCRIPT = `
-for i = 4, #ARGV do redis.call('ZREM', KEYS[2], ARGV[i]) end
+for i = 6, #ARGV do redis.call('ZREM', KEYS[2], ARGV[i]) end
+if tonumber(ARGV[4]) > 0 then
+  redis.call('INCRBY', KEYS[1], ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+end
 local failures = tonumber(redis.call('GET', KEYS[1]) or '0')
 local left = redis.call('PTTL', KEYS[3])
 if left > 0 then return { 1, left, failures } end
@@ -317,16 +340,19 @@ export class SharedLockout implements Lockout {
 
     const keys = keysOf(username)
     const id = randomUUID()
+    // Failures checked here while Redis was away: Redis must count them too.
+    const unheard = this.#local.unheard(username)
     let verdict: number[]
     try {
-      verdict = await this.#admit(...keys, this.#policy.threshold, id, now,
-        ...this.#abandonedBy(username, now))
+      verdict = await this.#admit(...keys, this.#policy.threshold, id, now, unheard,
+        this.#policy.maxDuration * 1000, ...this.#abandonedBy(username, now))
     } catch (error) {
       this.#abandon(id, username)
       this.#redis.failed(error)
       return await this.#local.attempt(username)
     }
     const [outcome = ADMITTED, lockLeft = 0, failures = 0] = verdict
+    this.#local.heard(username, unheard)
     this.#local.learn(username, failures, now)
     if (outcome === LOCKED) {
       this.#local.lockUntil(username, now + lockLeft, now)

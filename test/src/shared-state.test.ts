@@ -294,6 +294,23 @@ t.test('a burst during a stall: attempts settling against the stalled Redis stil
     t.same((await Promise.all(settling)).sort(), [0, 30], 'and their two failures lock')
   })
 
+t.test('failures checked here while Redis stalled reach Redis once it answers', async (t) => {
+  const redis = await ownRedisServer(t)
+  if (typeof redis === 'string') return skipWithout(t, redis)
+  const shared = await replicaRedis(t, redis.url, redisPrefixFor(t))
+  const lockout = new SharedLockout({ threshold: 2, duration: 30, maxDuration: 900 }, shared)
+
+  redis.pause()
+  const stalled = await lockout.attempt('jack')
+  t.equal(stalled.refused ? -1 : await stalled.settle('failure'), 0, 'one failure, here only')
+  redis.resume()
+  await until(() => shared.up, 'Redis is back')
+
+  const next = await lockout.attempt('jack')
+  t.equal(next.refused ? -1 : await next.settle('failure'), 30,
+    'the next failure is the second in Redis too: it locks')
+})
+
 t.test('a REDIS_URL whose database that Redis lacks stops the start, naming the variable',
   async (t) => {
     const redis = await ownRedisServer(t)
