@@ -111,10 +111,10 @@ export class LoginLockout implements Lockout {
    * Counts a failure of an attempt admitted elsewhere (by Redis, which went away before it could
    * hear the outcome); resolves the seconds of the lock it starts (0: none).
    */
-  failAt (username: string, now: number): number {
+  failAt (username: string, now: number, redisMayHaveIt: boolean): number {
     const entry = this.#entry(username, now)
     this.#forgive(entry, now)
-    return this.#fail(entry, now)
+    return this.#fail(entry, now, redisMayHaveIt ? 0 : 1)
   }
 
   /**
@@ -192,6 +192,7 @@ export class LoginLockout implements Lockout {
     if (outcome === 'success') {
       entry.failures = 0
       entry.lockedUntil = 0
+      entry.unheard = 0
     }
     if (outcome !== 'failure') {
       if (entry.failures === 0 && entry.underWay === 0 && entry.lockedUntil <= now) {
@@ -210,9 +211,9 @@ export class LoginLockout implements Lockout {
     }
   }
 
-  #fail (entry: Entry, now: number): number {
+  #fail (entry: Entry, now: number, unheard = 1): number {
     entry.failures += 1
-    entry.unheard = (entry.unheard ?? 0) + 1
+    entry.unheard = (entry.unheard ?? 0) + unheard
     entry.lastFailure = now
     const seconds = lockSeconds(this.#policy, entry.failures)
     if (seconds > 0) {
@@ -244,14 +245,16 @@ const UNDER_WAY_MS = 30_000
 /**
  * Admits an attempt, atomically. KEYS: failures, attempts under way (a sorted set of ids by
  * time), lock. ARGV: threshold, id, now (ms), failures the replica counted while Redis was away
- * (added first), the longest lock (ms, for their expiry), then ids the replica abandoned (removed
- * first).
+ * (added first), the longest lock (ms, for their expiry), '1' when a login succeeded there
+ * meanwhile (the count and lock are cleared before those failures are added), then ids the
+ * replica abandoned (removed first).
  * Answers { verdict, lock milliseconds left, failures }: verdict 0 admitted (the attempt is
  * added), 1 locked, 2 refused with as many attempts under way as may still fail (one, once a
  * lock has passed).
  */
 const ADMIT_SCRIPT = `
-for i = 6, #ARGV do redis.call('ZREM', KEYS[2], ARGV[i]) end
+for i = 7, #ARGV do redis.call('ZREM', KEYS[2], ARGV[i]) end
+if ARGV[6] == '1' then redis.call('DEL', KEYS[1], KEYS[3]) end
 if tonumber(ARGV[4]) > 0 then
   redis.call('INCRBY', KEYS[1], ARGV[4])
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
@@ -317,6 +320,8 @@ export class SharedLockout implements Lockout {
   readonly #settle: Script
   /** Ids of attempts whose admit or settle timed out: id -> username and when. */
   readonly #abandoned = new Map<string, { username: string, at: number }>()
+  /** Usernames that logged in here while Redis was away: Redis still holds their failures. */
+  readonly #resets = new Set<string>()
 
   constructor (policy: LockoutPolicy, redis: SharedRedis) {
     this.#policy = policy
@@ -331,7 +336,7 @@ export class SharedLockout implements Lockout {
   }
 
   async attempt (username: string): Promise<Admitted | Refused> {
-    if (!this.#redis.up) return await this.#local.attempt(username)
+    if (!this.#redis.up) return this.#attemptHere(username)
     const now = Date.now()
     // A lock Redis does not know holds: one set here while Redis was away, or one seen before
     // Redis restarted empty. Otherwise Redis is the truth: a success elsewhere lifts a lock.
@@ -342,17 +347,21 @@ export class SharedLockout implements Lockout {
     const id = randomUUID()
     // Failures checked here while Redis was away: Redis must count them too.
     const unheard = this.#local.unheard(username)
+    const reset = this.#resets.has(username)
     let verdict: number[]
     try {
       verdict = await this.#admit(...keys, this.#policy.threshold, id, now, unheard,
-        this.#policy.maxDuration * 1000, ...this.#abandonedBy(username, now))
+        this.#policy.maxDuration * 1000, reset ? '1' : '0', ...this.#abandonedBy(username, now))
     } catch (error) {
       this.#abandon(id, username)
       this.#redis.failed(error)
-      return await this.#local.attempt(username)
+      // A command that timed out may still run when Redis wakes: what it carried is not sent
+      // again, or it would count twice.
+      if (mayHaveRun(error)) this.#heard(username, unheard, reset)
+      return this.#attemptHere(username)
     }
     const [outcome = ADMITTED, lockLeft = 0, failures = 0] = verdict
-    this.#local.heard(username, unheard)
+    this.#heard(username, unheard, reset)
     this.#local.learn(username, failures, now)
     if (outcome === LOCKED) {
       this.#local.lockUntil(username, now + lockLeft, now)
@@ -394,8 +403,31 @@ export class SharedLockout implements Lockout {
       // Counted here meanwhile; in Redis the attempt is removed once Redis answers again.
       this.#abandon(id, username)
       this.#redis.failed(error)
-      return outcome === 'failure' ? this.#local.failAt(username, Date.now()) : 0
+      const ran = mayHaveRun(error)
+      if (outcome === 'success' && !ran) this.#resets.add(username)
+      return outcome === 'failure' ? this.#local.failAt(username, Date.now(), ran) : 0
     }
+  }
+
+  /**
+   * An attempt this process decides alone (Redis is away): a success is remembered, to clear
+   * the count in Redis at the next attempt there; failures are kept as unheard by the process.
+   */
+  #attemptHere (username: string): Admitted | Refused {
+    const attempt = this.#local.attemptAt(username, Date.now())
+    if (attempt.refused) return attempt
+    return {
+      refused: false,
+      settle: async (outcome) => {
+        if (outcome === 'success') this.#resets.add(username)
+        return await attempt.settle(outcome)
+      }
+    }
+  }
+
+  #heard (username: string, unheard: number, reset: boolean): void {
+    this.#local.heard(username, unheard)
+    if (reset) this.#resets.delete(username)
   }
 
   #abandon (id: string, username: string): void {
@@ -430,6 +462,11 @@ export class SharedLockout implements Lockout {
     remove()
     setTimeout(remove, 1000).unref()
   }
+}
+
+/** A command that timed out was sent, and a stalled Redis may still run it when it wakes. */
+function mayHaveRun (error: unknown): boolean {
+  return /timed out/i.test((error as Error).message ?? '')
 }
 
 function keysOf (username: string): string[] {

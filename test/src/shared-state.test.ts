@@ -311,6 +311,43 @@ t.test('failures checked here while Redis stalled reach Redis once it answers', 
     'the next failure is the second in Redis too: it locks')
 })
 
+t.test('a right password accepted while Redis stalled clears the count in Redis too',
+  async (t) => {
+    const redis = await ownRedisServer(t)
+    if (typeof redis === 'string') return skipWithout(t, redis)
+    const shared = await replicaRedis(t, redis.url, redisPrefixFor(t))
+    const lockout = new SharedLockout({ threshold: 2, duration: 30, maxDuration: 900 }, shared)
+    const first = await lockout.attempt('kate')
+    t.equal(first.refused ? -1 : await first.settle('failure'), 0, 'one failure in Redis')
+
+    redis.pause()
+    const right = await lockout.attempt('kate')
+    t.equal(right.refused ? -1 : await right.settle('success'), 0, 'a success, here only')
+    redis.resume()
+    await until(() => shared.up, 'Redis is back')
+
+    const next = await lockout.attempt('kate')
+    t.equal(next.refused ? -1 : await next.settle('failure'), 0,
+      'the next failure is the first again, not the second')
+  })
+
+t.test('a failure whose settling timed out is not counted twice once Redis runs it',
+  async (t) => {
+    const redis = await ownRedisServer(t)
+    if (typeof redis === 'string') return skipWithout(t, redis)
+    const shared = await replicaRedis(t, redis.url, redisPrefixFor(t))
+    const lockout = new SharedLockout({ threshold: 3, duration: 30, maxDuration: 900 }, shared)
+    const first = await lockout.attempt('liam')
+    redis.pause()
+    t.equal(first.refused ? -1 : await first.settle('failure'), 0, 'settled here, timed out there')
+    redis.resume()
+    await until(() => shared.up, 'Redis is back')
+
+    const second = await lockout.attempt('liam')
+    t.equal(second.refused ? -1 : await second.settle('failure'), 0,
+      'two failures, below the threshold of three: no lock')
+  })
+
 t.test('a REDIS_URL whose database that Redis lacks stops the start, naming the variable',
   async (t) => {
     const redis = await ownRedisServer(t)
